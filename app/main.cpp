@@ -1,0 +1,52 @@
+// ndrguard: the one command. Dispatches to a subcommand; nothing else lives here.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "scan_command.hpp"
+
+namespace {
+
+const char* const usage =
+    "usage: ndrguard COMMAND [OPTIONS]\n"
+    "\n"
+    "Backscatter and NDR-storm detector for Postfix.\n"
+    "\n"
+    "Commands:\n"
+    "  scan [--json] PATH...   classify message files, directories (recursively) and mbox files\n"
+    "  help [COMMAND]          show this text, or a command's own help\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help              show this text\n"
+    "  --version               print the version\n"
+    "\n"
+    "The content filter (serve), quarantine, digest and migrate commands are not built yet.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        std::cerr << usage;
+        return 2;
+    }
+    const std::string command = args.front();
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (command == "-h" || command == "--help") {
+        std::cout << usage;
+        return 0;
+    }
+    if (command == "help") {
+        if (!rest.empty() && rest.front() == "scan") std::cout << ndrguard::app::scan_usage;
+        else std::cout << usage;
+        return 0;
+    }
+    if (command == "--version" || command == "version") {
+        std::cout << "ndrguard " << NDRGUARD_VERSION << "\n";
+        return 0;
+    }
+    if (command == "scan") return ndrguard::app::run_scan(rest);
+    std::cerr << "ndrguard: unknown command '" << command << "'\n\n" << usage;
+    return 2;
+}

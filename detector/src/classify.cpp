@@ -1,0 +1,602 @@
+// classify(): structure first (RFC 3464/8098/5965 reports), then evidence for the
+// non-standard kinds, then references. See detector.hpp for the contract.
+//
+// Evidence is gathered as independent signals and a class is named only when two of them
+// agree (or one structural one is present). The thresholds are what keeps ham at zero while
+// the corpus test holds recall: change them only with tests/corpus numbers in hand.
+
+#include <algorithm>
+#include <deque>
+#include <string>
+
+#include "mime.hpp"
+#include "ndrguard/detector/detector.hpp"
+#include "references.hpp"
+#include "signals.hpp"
+#include "text.hpp"
+
+namespace ndrguard::detector {
+
+std::string_view to_string(message_class c) {
+    switch (c) {
+        case message_class::not_bounce: return "not_bounce";
+        case message_class::dsn: return "dsn";
+        case message_class::ndr: return "ndr";
+        case message_class::autoreply: return "autoreply";
+        case message_class::challenge: return "challenge";
+        case message_class::virus_notice: return "virus_notice";
+        case message_class::mdn: return "mdn";
+        case message_class::feedback: return "feedback";
+    }
+    return "not_bounce";
+}
+
+std::optional<message_class> parse_message_class(std::string_view name) {
+    for (auto c : {message_class::not_bounce, message_class::dsn, message_class::ndr, message_class::autoreply,
+                   message_class::challenge, message_class::virus_notice, message_class::mdn, message_class::feedback})
+        if (to_string(c) == name) return c;
+    return std::nullopt;
+}
+
+bool is_bounce(message_class c) { return c != message_class::not_bounce && c != message_class::mdn; }
+
+std::string_view to_string(recipient_action a) {
+    switch (a) {
+        case recipient_action::unknown: return "";
+        case recipient_action::failed: return "failed";
+        case recipient_action::delayed: return "delayed";
+        case recipient_action::delivered: return "delivered";
+        case recipient_action::relayed: return "relayed";
+        case recipient_action::expanded: return "expanded";
+    }
+    return "";
+}
+
+std::vector<std::string_view> flag_names(std::uint32_t flags) {
+    static constexpr std::pair<std::uint32_t, std::string_view> names[] = {
+        {flag_truncated, "truncated"},
+        {flag_header_too_large, "header_too_large"},
+        {flag_too_many_header_fields, "too_many_header_fields"},
+        {flag_mime_too_deep, "mime_too_deep"},
+        {flag_too_many_parts, "too_many_parts"},
+        {flag_missing_boundary, "missing_boundary"},
+        {flag_unterminated_multipart, "unterminated_multipart"},
+        {flag_bad_encoding, "bad_encoding"},
+        {flag_nul_byte, "nul_byte"},
+        {flag_malformed_header, "malformed_header"},
+        {flag_text_truncated, "text_truncated"},
+        {flag_too_many_references, "too_many_references"},
+        {flag_bad_delivery_status, "bad_delivery_status"},
+    };
+    std::vector<std::string_view> out;
+    for (auto& [bit, name] : names)
+        if (flags & bit) out.push_back(name);
+    return out;
+}
+
+namespace {
+
+using mime::entity;
+using text::icontains;
+using text::trim;
+
+template <std::size_t N>
+bool contains_any(std::string_view lower_hay, const std::string_view (&needles)[N]) {
+    for (auto n : needles)
+        if (lower_hay.find(n) != std::string_view::npos) return true;
+    return false;
+}
+
+template <std::size_t N>
+int count_any(std::string_view lower_hay, const std::string_view (&needles)[N], int cap) {
+    int hits = 0;
+    for (auto n : needles)
+        if (lower_hay.find(n) != std::string_view::npos && ++hits >= cap) break;
+    return hits;
+}
+
+// CRLF and lone CR become LF, so every parser below sees one line ending.
+std::string_view normalize_line_endings(std::string_view in, std::string& storage) {
+    if (in.find('\r') == std::string_view::npos) return in;
+    storage.clear();
+    storage.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '\r') {
+            storage.push_back('\n');
+            if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+        } else {
+            storage.push_back(c);
+        }
+    }
+    return storage;
+}
+
+std::string_view local_part(std::string_view address) {
+    std::size_t at = address.rfind('@');
+    return at == std::string_view::npos ? address : address.substr(0, at);
+}
+
+bool is_daemon_address(std::string_view address) {
+    std::string lp = text::to_lower(local_part(address));
+    for (auto d : signals::daemon_local_parts)
+        if (lp == d) return true;
+    return text::istarts_with(lp, "microsoftexchange") || text::istarts_with(lp, "mailer-daemon");
+}
+
+bool is_reply_or_forward(std::string_view lower_subject) {
+    static constexpr std::string_view prefixes[] = {"re:", "re :", "fw:", "fwd:", "aw:", "wg:", "tr:", "sv:", "vs:", "antw:"};
+    std::string_view s = trim(lower_subject);
+    for (auto p : prefixes)
+        if (s.substr(0, p.size()) == p) return true;
+    return false;
+}
+
+// Everything the decision looks at, gathered once.
+struct evidence {
+    // Envelope and top header.
+    bool null_sender = false;      // MAIL FROM:<> (from the envelope, when known)
+    bool null_return_path = false; // Return-Path: <>
+    bool daemon_from = false;      // From: MAILER-DAEMON, postmaster, "Mail Delivery System" ...
+    bool ndr_subject = false;
+    bool reply_subject = false;    // "Re:", "Fwd:": a person answering
+    bool autoreply_header = false; // Auto-Submitted: auto-replied, X-Autoreply, Precedence: auto_reply
+    bool auto_generated = false;   // Auto-Submitted: auto-generated (DSNs carry it too)
+    bool autoreply_subject = false;
+    bool challenge_header = false;
+    bool challenge_subject = false;
+    bool virus_subject = false;
+    bool virus_sender = false;
+    bool human_mailer = false;     // In-Reply-To/References plus a MUA's headers
+
+    // Structure.
+    bool report_dsn = false, report_mdn = false, report_feedback = false;
+    bool returned_part = false;    // message/rfc822, text/rfc822-headers, message/global*, .eml
+
+    // Text.
+    int ndr_banners = 0;           // distinct MTA sentences (capped)
+    bool returned_marker = false;  // "below this line is a copy of the message" and the like
+    bool quoted_original = false;  // a quoted header block with a Message-ID or Received line
+    bool delay_phrase = false;
+    bool challenge_phrase = false;
+    int virus_phrases = 0;
+    bool mdn_phrase = false;
+
+    bool sender_signal() const { return null_sender || null_return_path || daemon_from; }
+    bool returned_signal() const { return returned_part || returned_marker || quoted_original; }
+};
+
+struct context {
+    context(const limits& l, mime::mime_document& d, result& r) : lim(l), doc(d), out(r) {}
+    const limits& lim;
+    mime::mime_document& doc;
+    result& out;
+    evidence ev;
+    std::string own_message_id;  // the bounce's own id, never reported as a reference
+    std::string lower_text;      // decoded human-readable text of the report, lower case
+    std::string text;            // same, original case (for references)
+    std::vector<std::string> ids_returned, ids_quoted, ids_header;
+    const mime::header_section* returned_headers = nullptr;  // of the returned original
+    std::string_view returned_reason;  // how its id was found
+    std::deque<mime::header_section> header_storage;  // parsed text/rfc822-headers bodies
+};
+
+void add_reason(result& r, std::string_view tag) {
+    if (std::find(r.reasons.begin(), r.reasons.end(), tag) == r.reasons.end()) r.reasons.push_back(tag);
+}
+
+bool is_returned_headers_type(const entity& e) {
+    return (e.type.type == "text" && (e.type.subtype == "rfc822-headers" || e.type.subtype == "rfc822")) ||
+           (e.type.type == "message" && (e.type.subtype == "global-headers" || e.type.subtype == "rfc822-headers"));
+}
+
+void read_top_header(context& cx, const envelope& env) {
+    const auto& h = cx.doc.entities().front().headers;
+    evidence& ev = cx.ev;
+    if (env.mail_from) {
+        std::string_view mf = trim(*env.mail_from);
+        ev.null_sender = mf.empty() || mf == "<>";
+    }
+    if (std::string_view rp = h.get("return-path"); !rp.empty()) {
+        std::string v = text::unfold(rp);
+        ev.null_return_path = trim(v) == "<>" || trim(v).empty();
+    }
+    std::string from_raw = mime::decode_rfc2047(h.get("from"));
+    std::string from_lower = text::to_lower(from_raw);
+    std::string from_addr = text::extract_address(from_raw);
+    ev.daemon_from = (!from_addr.empty() && is_daemon_address(from_addr)) ||
+                     (from_addr.empty() && !from_lower.empty() && contains_any(from_lower, signals::daemon_local_parts));
+    if (!ev.daemon_from) {
+        // Display name only, before the address: "Mail Delivery System <x@y>".
+        std::string_view display = from_lower;
+        if (std::size_t lt = display.find('<'); lt != std::string_view::npos) display = display.substr(0, lt);
+        for (auto name : signals::daemon_display_names)
+            if (display.find(name) != std::string_view::npos) ev.daemon_from = true;
+    }
+    std::string lower_from_lp = text::to_lower(local_part(from_addr));
+    for (auto v : signals::virus_senders)
+        if (lower_from_lp.find(v) != std::string::npos) ev.virus_sender = true;
+
+    cx.out.subject = mime::decode_rfc2047(h.get("subject"));
+    std::string subj = text::to_lower(cx.out.subject);
+    ev.ndr_subject = contains_any(subj, signals::ndr_subjects);
+    ev.reply_subject = is_reply_or_forward(subj);
+    ev.autoreply_subject = contains_any(subj, signals::autoreply_subjects);
+    ev.challenge_subject = contains_any(subj, signals::challenge_subjects);
+    ev.virus_subject = contains_any(subj, signals::virus_subjects);
+
+    std::string auto_submitted = text::to_lower(trim(text::unfold(h.get("auto-submitted"))));
+    if (auto_submitted.rfind("auto-replied", 0) == 0) ev.autoreply_header = true;
+    if (auto_submitted.rfind("auto-generated", 0) == 0 || auto_submitted.rfind("auto-notified", 0) == 0)
+        ev.auto_generated = true;
+    std::string precedence = text::to_lower(trim(text::unfold(h.get("precedence"))));
+    if (precedence == "auto_reply" || precedence == "auto-reply") ev.autoreply_header = true;
+    if (h.has("x-autoreply") || h.has("x-autorespond") || h.has("x-autoresponder") || h.has("x-auto-reply") ||
+        h.has("x-mail-autoreply") || h.has("x-autoreply-from") ||
+        text::iequals(trim(text::unfold(h.get("x-autogenerated"))), "reply") ||
+        text::iequals(trim(text::unfold(h.get("x-precedence"))), "auto_reply"))
+        ev.autoreply_header = true;
+    if (h.has("x-boxtrapper") || h.has("x-bluebottle-request") || h.has("x-spamarrest-noauth") ||
+        h.has("x-spamarrest-confirm") || h.has("x-askversion") || h.has("x-qurb") || h.has("x-vanquish") ||
+        icontains(h.get("message-id"), "-tmda-confirm") ||
+        icontains(h.get("from"), "-confirm-") || text::iequals(trim(text::unfold(h.get("precedence"))), "spam"))
+        ev.challenge_header = true;
+
+    cx.own_message_id = normalize_message_id(h.get("message-id"));
+    bool has_threading = h.has("in-reply-to") || h.has("references");
+    bool has_mua = h.has("user-agent") || icontains(h.get("x-mailer"), "outlook") ||
+                   icontains(h.get("x-mailer"), "thunderbird") || icontains(h.get("x-mailer"), "mutt") ||
+                   icontains(h.get("x-mailer"), "apple mail") || h.has("thread-index");
+    ev.human_mailer = has_threading && has_mua && !ev.sender_signal();
+}
+
+void read_structure(context& cx) {
+    evidence& ev = cx.ev;
+    const auto& ents = cx.doc.entities();
+    for (std::size_t i = 0; i < ents.size(); ++i) {
+        const entity& e = ents[i];
+        if (e.message_level != 0) continue;
+        const std::string& t = e.type.type;
+        const std::string& st = e.type.subtype;
+        if (t == "multipart" && st == "report") {
+            std::string rt = text::to_lower(e.type.param("report-type"));
+            if (rt == "delivery-status" || rt == "global-delivery-status") ev.report_dsn = true;
+            if (rt == "disposition-notification" || rt == "global-disposition-notification") ev.report_mdn = true;
+            if (rt == "feedback-report") ev.report_feedback = true;
+        }
+        if (t == "message" && (st == "delivery-status" || st == "global-delivery-status")) ev.report_dsn = true;
+        if (t == "message" && (st == "disposition-notification" || st == "global-disposition-notification"))
+            ev.report_mdn = true;
+        if (t == "message" && st == "feedback-report") ev.report_feedback = true;
+        bool embedded = t == "message" && (st == "rfc822" || st == "global" || st == "partial");
+        bool eml = text::iends_with(e.filename, ".eml") && t != "multipart";
+        if ((embedded || eml || is_returned_headers_type(e)) && i > 0) ev.returned_part = true;
+    }
+}
+
+// The human-readable text of the report: the text/* parts outside the returned original.
+void gather_text(context& cx) {
+    const auto& ents = cx.doc.entities();
+    for (const entity& e : ents) {
+        if (e.message_level != 0 || e.type.type != "text") continue;
+        if (is_returned_headers_type(e)) continue;
+        if (e.attachment && !text::iends_with(e.filename, ".txt")) continue;
+        if (e.type.subtype != "plain" && e.type.subtype != "html" && e.type.subtype != "enriched") continue;
+        if (cx.text.size() >= cx.lim.max_text_bytes) {
+            cx.out.flags |= flag_text_truncated;
+            break;
+        }
+        std::string_view body = cx.doc.decoded_body(e);
+        std::string converted;
+        std::string charset = e.type.param("charset");
+        if (!charset.empty()) {
+            converted = mime::to_utf8(body, charset);
+            body = converted;
+        }
+        std::string html;
+        if (e.type.subtype == "html") {
+            html = mime::html_to_text(body);
+            body = html;
+        }
+        std::size_t room = cx.lim.max_text_bytes - cx.text.size();
+        if (body.size() > room) {
+            body = body.substr(0, room);
+            cx.out.flags |= flag_text_truncated;
+        }
+        cx.text.append(body);
+        cx.text.push_back('\n');
+    }
+    cx.lower_text = text::to_lower(cx.text);
+}
+
+void read_text_signals(context& cx) {
+    evidence& ev = cx.ev;
+    const std::string& t = cx.lower_text;
+    ev.ndr_banners = count_any(t, signals::ndr_banners, 3);
+    ev.returned_marker = contains_any(t, signals::returned_markers);
+    ev.delay_phrase = contains_any(t, signals::delay_phrases);
+    ev.challenge_phrase = contains_any(t, signals::challenge_phrases);
+    ev.virus_phrases = count_any(t, signals::virus_phrases, 2);
+    ev.mdn_phrase = t.find("was read on") != std::string::npos || t.find("has been displayed") != std::string::npos ||
+                    t.find("was displayed") != std::string::npos;
+}
+
+// ---------------------------------------------------------------- references
+
+void read_returned_original(context& cx) {
+    const auto& ents = cx.doc.entities();
+    const mime::header_section* first_seen = nullptr;
+    for (std::size_t i = 1; i < ents.size(); ++i) {
+        const entity& e = ents[i];
+        const mime::header_section* h = nullptr;
+        if (e.message_level == 1 && e.parent >= 0 && ents[std::size_t(e.parent)].message_level == 0) {
+            h = &e.headers;  // the embedded message itself
+        } else if (e.message_level == 0 && is_returned_headers_type(e)) {
+            // Header-only blobs often lack the final newline: without it the last field is lost.
+            std::string owned(cx.doc.decoded_body(e));
+            owned.append("\n\n");
+            std::string_view kept = cx.doc.keep(std::move(owned));
+            h = &cx.header_storage.emplace_back(mime::parse_header_section(kept, cx.lim, cx.out.flags));
+        }
+        if (h == nullptr || h->fields.empty()) continue;
+        if (first_seen == nullptr) first_seen = h;
+        std::string id = normalize_message_id(h->get("message-id"));
+        if (id.empty() || id == cx.own_message_id) continue;
+        if (cx.ids_returned.empty()) {
+            cx.returned_headers = h;
+            cx.returned_reason = e.message_level == 1 ? "ref.msgid.rfc822" : "ref.msgid.rfc822_headers";
+        }
+        cx.ids_returned.push_back(id);
+    }
+    if (cx.returned_headers == nullptr) cx.returned_headers = first_seen;
+}
+
+void fill_original_details(context& cx, const mime::header_section& h) {
+    result& r = cx.out;
+    if (r.original_from.empty()) r.original_from = text::extract_address(mime::decode_rfc2047(h.get("from")));
+    if (r.original_return_path.empty()) r.original_return_path = text::extract_address(h.get("return-path"));
+    if (r.original_subject.empty()) r.original_subject = mime::decode_rfc2047(h.get("subject"));
+    refs::unique_list hosts(r.received_hosts, cx.lim.max_references, r.flags);
+    for (const auto& f : h.fields)
+        if (text::iequals(f.name, "received"))
+            for (auto& host : refs::received_hosts(f.value)) hosts.add(std::move(host));
+}
+
+void read_quoted_original(context& cx) {
+    if (cx.text.empty()) return;
+    auto blocks = refs::quoted_header_blocks(cx.text, 8);
+    bool details_taken = cx.returned_headers != nullptr;
+    for (const auto& b : blocks) {
+        std::string id = normalize_message_id(b.get("message-id"));
+        if (!id.empty() && id != cx.own_message_id) {
+            cx.ids_quoted.push_back(id);
+            cx.ev.quoted_original = true;
+        } else if (!b.get("received").empty()) {
+            cx.ev.quoted_original = true;
+        }
+        if (!details_taken && cx.ev.quoted_original) {
+            result& r = cx.out;
+            r.original_from = text::extract_address(mime::decode_rfc2047(b.get("from")));
+            r.original_return_path = text::extract_address(b.get("return-path"));
+            r.original_subject = mime::decode_rfc2047(b.get("subject"));
+            refs::unique_list hosts(r.received_hosts, cx.lim.max_references, r.flags);
+            for (const auto& [name, value] : b.fields)
+                if (text::iequals(name, "received"))
+                    for (auto& host : refs::received_hosts(value)) hosts.add(std::move(host));
+            details_taken = true;
+        }
+    }
+}
+
+void read_own_threading(context& cx) {
+    const auto& h = cx.doc.entities().front().headers;
+    for (auto& id : refs::message_ids_in(h.get("in-reply-to")))
+        if (id != cx.own_message_id) cx.ids_header.push_back(id);
+    for (auto& id : refs::message_ids_in(h.get("references")))
+        if (id != cx.own_message_id) cx.ids_header.push_back(id);
+}
+
+void read_delivery_status(context& cx) {
+    const auto& ents = cx.doc.entities();
+    for (const entity& e : ents) {
+        if (e.message_level != 0 || e.type.type != "message" ||
+            (e.type.subtype != "delivery-status" && e.type.subtype != "global-delivery-status"))
+            continue;
+        auto ds = refs::parse_delivery_status(cx.doc.decoded_body(e), cx.lim, cx.out.flags);
+        result& r = cx.out;
+        if (r.reporting_mta.empty()) r.reporting_mta = ds.reporting_mta;
+        if (r.arrival_date.empty()) r.arrival_date = ds.arrival_date;
+        if (r.original_envelope_id.empty()) r.original_envelope_id = ds.original_envelope_id;
+        if (!ds.original_message_id.empty() && ds.original_message_id != cx.own_message_id) {
+            cx.ids_quoted.insert(cx.ids_quoted.begin(), ds.original_message_id);
+            add_reason(r, "ref.msgid.dsn_field");
+        }
+        for (auto& rcpt : ds.recipients) {
+            if (r.recipients.size() >= cx.lim.max_references) {
+                r.flags |= flag_too_many_references;
+                break;
+            }
+            r.recipients.push_back(std::move(rcpt));
+        }
+    }
+    if (cx.out.recipients.empty() && cx.ev.report_dsn) cx.out.flags |= flag_bad_delivery_status;
+}
+
+// Read the MDN's Original-Message-ID and the ARF report's fields the same way.
+void read_report_fields(context& cx, std::string_view subtype) {
+    for (const entity& e : cx.doc.entities()) {
+        if (e.message_level != 0 || e.type.type != "message" || e.type.subtype.find(subtype) == std::string::npos) continue;
+        auto ds = refs::parse_delivery_status(cx.doc.decoded_body(e), cx.lim, cx.out.flags);
+        if (!ds.original_message_id.empty() && ds.original_message_id != cx.own_message_id)
+            cx.ids_quoted.insert(cx.ids_quoted.begin(), ds.original_message_id);
+        if (cx.out.reporting_mta.empty()) cx.out.reporting_mta = ds.reporting_mta;
+    }
+}
+
+// Addresses named in a non-standard bounce's text, before the quoted original starts.
+void read_text_recipients(context& cx) {
+    result& r = cx.out;
+    std::string_view t = cx.text;
+    // Stop where the returned original begins, so its From/To are not taken as recipients.
+    std::size_t stop = t.size();
+    for (auto marker : signals::returned_markers) {
+        std::size_t p = cx.lower_text.find(marker);
+        if (p != std::string::npos && p < stop) stop = p;
+    }
+    for (const auto& b : refs::quoted_header_blocks(t.substr(0, stop), 1)) stop = std::min(stop, b.offset);
+    t = t.substr(0, stop);
+
+    const auto& top = cx.doc.entities().front().headers;
+    std::string bounce_to = text::extract_address(top.get("to"));
+    std::string bounce_from = text::extract_address(top.get("from"));
+    const bool delayed = cx.ev.delay_phrase;
+    std::vector<std::string_view> lines;
+    text::line_reader reader(t);
+    std::string_view line;
+    while (reader.next(line)) lines.push_back(line);
+    for (std::size_t i = 0; i < lines.size() && r.recipients.size() < cx.lim.max_references; ++i) {
+        std::string_view l = lines[i];
+        std::size_t at = l.find('@');
+        while (at != std::string_view::npos) {
+            std::size_t b = at, e = at + 1;
+            auto addr_char = [](char c) {
+                return text::is_alpha(c) || text::is_digit(c) || c == '.' || c == '-' || c == '_' || c == '+' || c == '=' ||
+                       c == '\'' || c == '/' || c == '%' || c == '!' || c == '#' || c == '&' || c == '*' || c == '?' ||
+                       c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || c == '~';
+            };
+            while (b > 0 && addr_char(l[b - 1])) --b;
+            while (e < l.size() && (addr_char(l[e]) && l[e] != '\'')) ++e;
+            std::string addr = text::extract_address(l.substr(b, e - b));
+            at = l.find('@', e);
+            if (addr.empty() || addr.find('.', addr.find('@')) == std::string::npos) continue;
+            if (is_daemon_address(addr) || addr == bounce_to || addr == bounce_from || addr == r.original_from) continue;
+            if (std::any_of(r.recipients.begin(), r.recipients.end(), [&](auto& x) { return x.address == addr; })) continue;
+            recipient_report rr;
+            rr.address = addr;
+            // The reason usually stands on the same line or within the next few.
+            for (std::size_t k = i; k < std::min(lines.size(), i + 4) && rr.status.empty(); ++k) {
+                rr.status = refs::status_code_in(lines[k]);
+                if (!rr.status.empty()) rr.diagnostic = std::string(trim(lines[k]));
+            }
+            rr.action = (delayed || rr.status.rfind("4.", 0) == 0) ? recipient_action::delayed : recipient_action::failed;
+            r.recipients.push_back(std::move(rr));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the decision
+
+message_class decide(context& cx) {
+    const evidence& ev = cx.ev;
+    result& r = cx.out;
+    const bool sender = ev.sender_signal();
+    if (ev.null_sender) add_reason(r, "envelope.null_sender");
+    if (ev.null_return_path) add_reason(r, "header.null_return_path");
+    if (ev.daemon_from) add_reason(r, "header.from_daemon");
+
+    if (ev.report_feedback) {
+        add_reason(r, "feedback.rfc5965");
+        return message_class::feedback;
+    }
+    if (ev.report_mdn) {
+        add_reason(r, "mdn.rfc8098");
+        return message_class::mdn;
+    }
+    const bool virus_evidence = (ev.virus_subject && (ev.virus_phrases > 0 || ev.virus_sender)) ||
+                                (ev.virus_sender && ev.virus_phrases > 0);
+    if (ev.report_dsn) {
+        add_reason(r, "dsn.rfc3464");
+        if (virus_evidence) {
+            add_reason(r, "virus.notice");
+            return message_class::virus_notice;
+        }
+        return message_class::dsn;
+    }
+    if (ev.challenge_header) {
+        add_reason(r, "challenge.header");
+        return message_class::challenge;
+    }
+    if (ev.challenge_subject && ev.challenge_phrase && (sender || ev.auto_generated || !ev.reply_subject)) {
+        add_reason(r, "challenge.heuristic");
+        return message_class::challenge;
+    }
+    if (virus_evidence && (sender || ev.returned_signal() || ev.virus_sender) && !ev.human_mailer) {
+        add_reason(r, "virus.notice");
+        return message_class::virus_notice;
+    }
+
+    // Non-standard bounce: two independent signals. A person's reply ("Re: undeliverable")
+    // never counts by subject alone.
+    const bool subject = ev.ndr_subject && !ev.reply_subject;
+    const bool body = ev.ndr_banners > 0;
+    const bool strong_body = ev.ndr_banners >= 2;
+    const bool returned = ev.returned_signal();
+    bool ndr = false;
+    if (sender && (subject || body || returned)) ndr = true;
+    if (subject && (body || returned) && !ev.human_mailer) ndr = true;
+    if (strong_body && returned && !ev.human_mailer && !ev.reply_subject) ndr = true;
+    if (ndr && ev.autoreply_header && !subject && !strong_body) ndr = false;  // an auto-reply quoting the original
+
+    if (ndr) {
+        if (subject) add_reason(r, "ndr.heuristic.subject");
+        if (body) add_reason(r, "ndr.heuristic.body");
+        if (ev.returned_part) add_reason(r, "ndr.returned_part");
+        else if (ev.returned_marker || ev.quoted_original) add_reason(r, "ndr.returned_inline");
+        return message_class::ndr;
+    }
+    if (ev.autoreply_header || (ev.autoreply_subject && (sender || ev.auto_generated) && !ev.reply_subject)) {
+        add_reason(r, ev.autoreply_header ? std::string_view("autoreply.header") : std::string_view("autoreply.subject"));
+        return message_class::autoreply;
+    }
+    if (ev.mdn_phrase && sender) {
+        add_reason(r, "mdn.heuristic");
+        return message_class::mdn;
+    }
+    return message_class::not_bounce;
+}
+
+}  // namespace
+
+result classify(std::string_view message, const envelope& env, const limits& lim) {
+    result r;
+    if (message.size() > lim.max_message_bytes) {
+        message = message.substr(0, lim.max_message_bytes);
+        r.flags |= flag_truncated;
+    }
+    if (message.find('\0') != std::string_view::npos) r.flags |= flag_nul_byte;
+    std::string normalized_storage;
+    std::string_view msg = normalize_line_endings(message, normalized_storage);
+
+    mime::mime_document doc(msg, lim);
+    context cx(lim, doc, r);
+    read_top_header(cx, env);
+    read_structure(cx);
+    gather_text(cx);
+    read_text_signals(cx);
+    read_returned_original(cx);
+    read_quoted_original(cx);
+
+    r.klass = decide(cx);
+
+    if (r.klass != message_class::not_bounce) {
+        if (cx.returned_headers) fill_original_details(cx, *cx.returned_headers);
+        if (cx.ev.report_dsn) read_delivery_status(cx);
+        if (r.klass == message_class::mdn) read_report_fields(cx, "disposition-notification");
+        if (r.klass == message_class::feedback) read_report_fields(cx, "feedback-report");
+        read_own_threading(cx);
+        if ((r.klass == message_class::ndr || r.klass == message_class::virus_notice) && r.recipients.empty())
+            read_text_recipients(cx);
+        if (!cx.ids_returned.empty()) add_reason(r, cx.returned_reason);
+        if (!cx.ids_quoted.empty() && cx.ids_returned.empty()) add_reason(r, "ref.msgid.inline");
+        if (!cx.ids_header.empty() && cx.ids_returned.empty() && cx.ids_quoted.empty())
+            add_reason(r, "ref.msgid.in_reply_to");
+        refs::unique_list ids(r.message_ids, lim.max_references, r.flags);
+        for (auto* list : {&cx.ids_returned, &cx.ids_quoted, &cx.ids_header})
+            for (auto& id : *list) ids.add(std::move(id));
+        if (r.message_ids.empty()) add_reason(r, "ref.none");
+    }
+    r.flags |= doc.flags();
+    return r;
+}
+
+}  // namespace ndrguard::detector

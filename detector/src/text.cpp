@@ -1,0 +1,148 @@
+#include "text.hpp"
+
+#include <cstring>
+
+namespace ndrguard::detector::text {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+bool iends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
+}
+
+std::size_t ifind(std::string_view hay, std::string_view needle, std::size_t from) {
+    if (needle.empty()) return from <= hay.size() ? from : std::string_view::npos;
+    if (hay.size() < needle.size() || from > hay.size() - needle.size()) return std::string_view::npos;
+    // memchr for both cases of the first byte is what makes this fast on long texts.
+    const char first_lo = needle[0];
+    const char first_up = (first_lo >= 'a' && first_lo <= 'z') ? char(first_lo - 32) : first_lo;
+    const char* base = hay.data();
+    const std::size_t last = hay.size() - needle.size();
+    std::size_t i = from;
+    while (i <= last) {
+        const void* lo = std::memchr(base + i, first_lo, last - i + 1);
+        const void* up = first_up == first_lo ? nullptr : std::memchr(base + i, first_up, last - i + 1);
+        const char* hit = static_cast<const char*>(lo);
+        if (up && (!hit || static_cast<const char*>(up) < hit)) hit = static_cast<const char*>(up);
+        if (!hit) return std::string_view::npos;
+        std::size_t pos = std::size_t(hit - base);
+        std::size_t k = 1;
+        while (k < needle.size() && lower(base[pos + k]) == needle[k]) ++k;
+        if (k == needle.size()) return pos;
+        i = pos + 1;
+    }
+    return std::string_view::npos;
+}
+
+std::string to_lower(std::string_view s) {
+    std::string out;
+    append_lower(out, s);
+    return out;
+}
+
+void append_lower(std::string& out, std::string_view s) {
+    std::size_t base = out.size();
+    out.resize(base + s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) out[base + i] = lower(s[i]);
+}
+
+std::string unfold(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '\r' || c == '\n') {
+            // Skip the line break; the white space that starts the continuation line stays
+            // (RFC 5322 2.2.3), collapsed with what follows below.
+            while (i + 1 < s.size() && (s[i + 1] == '\r' || s[i + 1] == '\n')) ++i;
+            if (!out.empty() && out.back() != ' ') out.push_back(' ');
+            while (i + 1 < s.size() && (s[i + 1] == ' ' || s[i + 1] == '\t')) ++i;
+            continue;
+        }
+        out.push_back(c == '\t' ? ' ' : c);
+    }
+    return std::string(trim(out));
+}
+
+namespace {
+
+// Removes (comments), honouring nesting and quoted-pairs, outside "quoted strings".
+std::string strip_comments(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    int depth = 0;
+    bool quoted = false;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        char c = v[i];
+        if (c == '\\' && i + 1 < v.size() && (depth > 0 || quoted)) {
+            if (depth == 0) { out.push_back(c); out.push_back(v[i + 1]); }
+            ++i;
+            continue;
+        }
+        if (quoted) {
+            out.push_back(c);
+            if (c == '"') quoted = false;
+            continue;
+        }
+        if (c == '(') { ++depth; continue; }
+        if (c == ')' && depth > 0) { --depth; continue; }
+        if (depth > 0) continue;
+        if (c == '"') quoted = true;
+        out.push_back(c);
+    }
+    return out;
+}
+
+bool is_addr_char(char c) {
+    return !(is_space(c) || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' ||
+             c == '"' || c == '[' || c == ']' || c == '\'' || c == ':');
+}
+
+}  // namespace
+
+std::string extract_address(std::string_view value) {
+    std::string v = strip_comments(value);
+    std::string_view s = trim(v);
+    // RFC 3464 address-type prefix ("rfc822;", "utf-8;").
+    if (std::size_t semi = s.find(';'); semi != std::string_view::npos && semi < 16 &&
+                                        s.substr(0, semi).find('@') == std::string_view::npos)
+        s = trim(s.substr(semi + 1));
+    std::string_view addr;
+    if (std::size_t lt = s.find('<'); lt != std::string_view::npos) {
+        std::size_t gt = s.find('>', lt + 1);
+        addr = trim(s.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1));
+    }
+    if (addr.find('@') == std::string_view::npos) {
+        // No bracketed address: take the first token that holds an '@'.
+        std::size_t at = s.find('@');
+        if (at == std::string_view::npos) return {};
+        std::size_t b = at, e = at + 1;
+        while (b > 0 && is_addr_char(s[b - 1])) --b;
+        while (e < s.size() && is_addr_char(s[e])) ++e;
+        addr = s.substr(b, e - b);
+    }
+    std::size_t at = addr.rfind('@');
+    if (at == std::string_view::npos || at == 0 || at + 1 >= addr.size()) return {};
+    std::string out(addr.substr(0, at + 1));
+    std::string_view domain = addr.substr(at + 1);
+    while (!domain.empty() && (domain.back() == '.' || domain.back() == '>')) domain.remove_suffix(1);
+    append_lower(out, domain);
+    return out;
+}
+
+}  // namespace ndrguard::detector::text
