@@ -23,6 +23,8 @@ const char* const scan_usage =
     "\n"
     "Classifies each message and prints what it refers to. PATH may be a message file, a\n"
     "directory (read recursively, in name order) or a Unix mbox file (one result per message).\n"
+    "A file is an mbox when it starts with a \"From \" line and its name does not end in .eml;\n"
+    "a .eml file is always one message (a leading \"From \" envelope line is skipped).\n"
     "\n"
     "  --json          one JSON object per message per line:\n"
     "                  {\"file\",\"index\",\"class\",\"is_bounce\",\"message_ids\",\"recipients\",\n"
@@ -154,12 +156,9 @@ bool scan_file(const fs::path& path, const options& opt) {
         return false;
     }
     std::string_view bytes = f.bytes();
-    if (det::looks_like_mbox(bytes)) {
-        auto messages = det::split_mbox(bytes);
-        for (std::size_t i = 0; i < messages.size(); ++i) scan_message(path.string(), i, true, messages[i], opt);
-    } else {
-        scan_message(path.string(), 0, false, bytes, opt);
-    }
+    auto messages = det::messages_in_file(bytes, path.filename().string());
+    const bool several = messages.size() > 1;
+    for (std::size_t i = 0; i < messages.size(); ++i) scan_message(path.string(), i, several, messages[i], opt);
     return true;
 }
 

@@ -341,7 +341,9 @@ void read_returned_original(context& cx) {
         if (h == nullptr || h->fields.empty()) continue;
         if (first_seen == nullptr) first_seen = h;
         std::string id = normalize_message_id(h->get("message-id"));
-        if (id.empty() || id == cx.own_message_id) continue;
+        // The returned original's id is taken even when it equals the bounce's own: a copy
+        // said to be ours is what the sent log must judge, not the detector.
+        if (id.empty()) continue;
         if (cx.ids_returned.empty()) {
             cx.returned_headers = h;
             cx.returned_reason = e.message_level == 1 ? "ref.msgid.rfc822" : "ref.msgid.rfc822_headers";
@@ -368,7 +370,7 @@ void read_quoted_original(context& cx) {
     bool details_taken = cx.returned_headers != nullptr;
     for (const auto& b : blocks) {
         std::string id = normalize_message_id(b.get("message-id"));
-        if (!id.empty() && id != cx.own_message_id) {
+        if (!id.empty()) {
             cx.ids_quoted.push_back(id);
             cx.ev.quoted_original = true;
         } else if (!b.get("received").empty()) {
@@ -386,6 +388,20 @@ void read_quoted_original(context& cx) {
             details_taken = true;
         }
     }
+}
+
+// Last resort for reports whose MIME structure lies (a closing boundary that does not match,
+// a part announced as text but holding the original): look for a quoted header block in the
+// raw body, as a person reading the source would.
+void read_raw_body_ids(context& cx) {
+    const message_class k = cx.out.klass;
+    if (k != message_class::dsn && k != message_class::ndr && k != message_class::virus_notice &&
+        k != message_class::challenge)
+        return;
+    std::string_view raw = cx.doc.entities().front().headers.body.substr(0, cx.lim.max_text_bytes);
+    refs::unique_list ids(cx.out.message_ids, cx.lim.max_references, cx.out.flags);
+    for (const auto& b : refs::quoted_header_blocks(raw, 8)) ids.add(normalize_message_id(b.get("message-id")));
+    if (!cx.out.message_ids.empty()) add_reason(cx.out, "ref.msgid.raw_body");
 }
 
 void read_own_threading(context& cx) {
@@ -593,6 +609,7 @@ result classify(std::string_view message, const envelope& env, const limits& lim
         refs::unique_list ids(r.message_ids, lim.max_references, r.flags);
         for (auto* list : {&cx.ids_returned, &cx.ids_quoted, &cx.ids_header})
             for (auto& id : *list) ids.add(std::move(id));
+        if (r.message_ids.empty()) read_raw_body_ids(cx);
         if (r.message_ids.empty()) add_reason(r, "ref.none");
     }
     r.flags |= doc.flags();

@@ -44,4 +44,23 @@ std::vector<std::string_view> split_mbox(std::string_view data, std::size_t max_
     return messages;
 }
 
+std::vector<std::string_view> messages_in_file(std::string_view data, std::string_view file_name,
+                                               std::size_t max_messages) {
+    constexpr std::string_view eml = ".eml";
+    bool single = file_name.size() >= eml.size();
+    for (std::size_t i = 0; single && i < eml.size(); ++i) {
+        char c = file_name[file_name.size() - eml.size() + i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        single = c == eml[i];
+    }
+    if (max_messages == 0) return {};
+    if (!looks_like_mbox(data)) return {data};
+    if (!single) return split_mbox(data, max_messages);
+    // One message behind an envelope line: drop that line (LF, CRLF or lone CR ends it).
+    std::size_t eol = data.find_first_of("\r\n");
+    if (eol == std::string_view::npos) return {std::string_view()};
+    if (data[eol] == '\r' && eol + 1 < data.size() && data[eol + 1] == '\n') ++eol;
+    return {data.substr(eol + 1)};
+}
+
 }  // namespace ndrguard::detector

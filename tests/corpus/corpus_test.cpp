@@ -95,9 +95,7 @@ int main(int argc, char** argv) {
         std::string expect_id = norm_id(l.value("expect_messageid", ""));
         std::string expect_rcpt = l.value("expect_recipient", "");
         std::string data = read_file(corpus / file);
-        std::vector<std::string_view> messages;
-        if (det::looks_like_mbox(data)) messages = det::split_mbox(data);
-        else messages.push_back(data);
+        std::vector<std::string_view> messages = det::messages_in_file(data, file);
 
         bool all_bounce = !messages.empty(), any_not_clean = false, id_found = false, id_first = false, rcpt_found = false;
         std::string got_class;

@@ -15,4 +15,11 @@ bool looks_like_mbox(std::string_view data);
 // At most max_messages views are returned.
 std::vector<std::string_view> split_mbox(std::string_view data, std::size_t max_messages = 1000000);
 
+// The messages in one file, as `ndrguard scan` reads them: a file whose name ends in ".eml"
+// (any case) is always one message, even when it starts with a "From " envelope line (that
+// line is dropped) and even when an unquoted "From " line follows an empty line in its body;
+// any other file that starts with a "From " line is an mbox; anything else is one message.
+std::vector<std::string_view> messages_in_file(std::string_view data, std::string_view file_name,
+                                               std::size_t max_messages = 1000000);
+
 }  // namespace ndrguard::detector
