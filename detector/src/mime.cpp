@@ -42,6 +42,22 @@ std::size_t field_name_length(std::string_view line) {
 
 }  // namespace
 
+namespace {
+
+// True when `line` is "name=value" and the field above ends with ';': a parameter whose
+// folding whitespace was lost.
+bool continues_parameter_list(const header_section& h, std::string_view line) {
+    if (h.fields.empty() || trim(h.fields.back().value).empty() || trim(h.fields.back().value).back() != ';')
+        return false;
+    std::size_t i = 0;
+    while (i < line.size() && (text::is_alpha(line[i]) || (line[i] >= '0' && line[i] <= '9') || line[i] == '-' ||
+                               line[i] == '_' || line[i] == '*'))
+        ++i;
+    return i > 0 && i < line.size() && line[i] == '=';
+}
+
+}  // namespace
+
 header_section parse_header_section(std::string_view entity, const limits& lim, std::uint32_t& flags) {
     header_section h;
     std::size_t pos = 0;
@@ -76,6 +92,14 @@ header_section parse_header_section(std::string_view entity, const limits& lim, 
             continue;
         }
         std::size_t name_len = field_name_length(line);
+        if (name_len == 0 && !over && continues_parameter_list(h, line)) {
+            // "Content-Type: multipart/alternative;\nboundary=..." with the fold's space lost
+            // (Verizon, Apache James): the parameter belongs to the field above.
+            auto& last = h.fields.back();
+            last.value = std::string_view(last.value.data(), std::size_t(entity.data() + end - last.value.data()));
+            pos = next;
+            continue;
+        }
         if (name_len == 0) {
             // Not a field: the header ended without its blank line; this is body.
             flags |= flag_malformed_header;

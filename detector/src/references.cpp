@@ -29,22 +29,33 @@ std::string normalize_message_id(std::string_view raw) {
     }
     std::string_view v = text::trim(s);
     std::string_view id;
+    bool bare = false;  // no '<': the whole value is the id
     if (std::size_t lt = v.find('<'); lt != std::string_view::npos) {
         std::size_t gt = v.find('>', lt + 1);
         id = v.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1);
-    } else {
-        std::size_t at = v.find('@');
-        if (at == std::string_view::npos) return {};
+    } else if (std::size_t at = v.find('@'); at != std::string_view::npos) {
         std::size_t b = v.rfind(' ', at);
         b = b == std::string_view::npos ? 0 : b + 1;
         std::size_t e = v.find_first_of(" ;,", at);
         id = v.substr(b, e == std::string_view::npos ? std::string_view::npos : e - b);
+    } else {
+        id = v;
+        bare = true;
     }
     id = text::trim(id);
     while (!id.empty() && (id.back() == '.' || id.back() == ',' || id.back() == ';')) id.remove_suffix(1);
     if (id.size() < 3 || id.size() > 998) return {};
     std::size_t at = id.rfind('@');
-    if (at == std::string_view::npos || at == 0 || at + 1 == id.size()) return {};
+    if (at == std::string_view::npos) {
+        // Broken mailers write ids without a domain ("<8A61...example.jp>", "20140913142357").
+        // Kept verbatim when they are one token long enough not to be a word; the sent log
+        // normalises its side with this same function, so such ids still match.
+        if (id.size() < 8 || id.find_first_of(" <>\"\\()") != std::string_view::npos) return {};
+        if (bare && id.find_first_of("0123456789") == std::string_view::npos)
+            return {};  // a bare word, not a bracket-less id
+        return std::string(id);
+    }
+    if (at == 0 || at + 1 == id.size()) return {};
     // A quoted local part ("a b"@x) is kept verbatim apart from the brackets.
     std::string out(id.substr(0, at + 1));
     text::append_lower(out, id.substr(at + 1));

@@ -112,6 +112,8 @@ result classify(std::string_view message, const envelope& env = {}, const limits
 
 // "<Abc.1@Mail.Example.COM> (comment)" -> "Abc.1@mail.example.com". Empty if no id is there.
 // The local part keeps its case (RFC 5322 ids are case-sensitive); the domain does not.
+// An id without '@' (written by broken mailers) is kept verbatim if it is a single token of at
+// least 8 characters; a bare value without brackets must also contain a digit.
 std::string normalize_message_id(std::string_view raw);
 
 }  // namespace ndrguard::detector
