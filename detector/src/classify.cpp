@@ -12,6 +12,7 @@
 #include "mime.hpp"
 #include "ndrguard/detector/detector.hpp"
 #include "references.hpp"
+#include "ses.hpp"
 #include "signals.hpp"
 #include "text.hpp"
 
@@ -179,6 +180,8 @@ struct context {
     const mime::header_section* returned_headers = nullptr;  // of the returned original
     std::string_view returned_reason;  // how its id was found
     std::deque<mime::header_section> header_storage;  // parsed text/rfc822-headers bodies
+    std::string from_address;                // the report's From address
+    std::optional<ses::notification> ses;    // an Amazon SES notification, when it is one
 };
 
 void add_reason(result& r, std::string_view tag) {
@@ -213,6 +216,7 @@ void read_top_header(context& cx, const envelope& env) {
         for (auto name : signals::daemon_display_names)
             if (display.find(name) != std::string_view::npos) ev.daemon_from = true;
     }
+    cx.from_address = text::to_lower(from_addr);
     std::string lower_from_lp = text::to_lower(local_part(from_addr));
     for (auto v : signals::virus_senders)
         if (lower_from_lp.find(v) != std::string::npos) ev.virus_sender = true;
@@ -319,6 +323,28 @@ void read_text_signals(context& cx) {
     ev.virus_phrases = count_any(t, signals::virus_phrases, 2);
     ev.mdn_phrase = t.find("was read on") != std::string::npos || t.find("has been displayed") != std::string::npos ||
                     t.find("was displayed") != std::string::npos;
+}
+
+// Amazon SES mails its bounce, complaint and delivery events as JSON from SNS. Only mail from
+// Amazon's own domains is read this way: anyone can write that JSON into a message.
+void read_ses_notification(context& cx) {
+    std::string_view from = cx.from_address;
+    std::size_t at = from.rfind('@');
+    if (at == std::string_view::npos) return;
+    std::string_view domain = from.substr(at + 1);
+    if (!text::iends_with(domain, "amazonaws.com") && !text::iends_with(domain, "amazonses.com")) return;
+    cx.ses = ses::parse_notification(cx.text, cx.lim.max_text_bytes, cx.lim.max_references);
+}
+
+void take_ses_references(context& cx) {
+    result& r = cx.out;
+    refs::unique_list ids(cx.ids_returned, cx.lim.max_references, r.flags);
+    ids.add(normalize_message_id(cx.ses->message_id));
+    ids.add(cx.ses->header_message_id);
+    if (!cx.ids_returned.empty()) cx.returned_reason = "ref.msgid.ses_notification";
+    r.recipients = std::move(cx.ses->recipients);
+    if (r.reporting_mta.empty()) r.reporting_mta = cx.ses->reporting_mta;
+    if (r.original_from.empty()) r.original_from = cx.ses->source;
 }
 
 // ---------------------------------------------------------------- references
@@ -510,6 +536,11 @@ message_class decide(context& cx) {
     if (ev.null_return_path) add_reason(r, "header.null_return_path");
     if (ev.daemon_from) add_reason(r, "header.from_daemon");
 
+    if (cx.ses) {
+        bool complaint = cx.ses->type == ses::notification_type::complaint;
+        add_reason(r, complaint ? std::string_view("feedback.ses_notification") : std::string_view("ndr.ses_notification"));
+        return complaint ? message_class::feedback : message_class::ndr;
+    }
     if (ev.report_feedback) {
         add_reason(r, "feedback.rfc5965");
         return message_class::feedback;
@@ -589,12 +620,14 @@ result classify(std::string_view message, const envelope& env, const limits& lim
     read_structure(cx);
     gather_text(cx);
     read_text_signals(cx);
+    read_ses_notification(cx);
     read_returned_original(cx);
     read_quoted_original(cx);
 
     r.klass = decide(cx);
 
     if (r.klass != message_class::not_bounce) {
+        if (cx.ses) take_ses_references(cx);
         if (cx.returned_headers) fill_original_details(cx, *cx.returned_headers);
         if (cx.ev.report_dsn) read_delivery_status(cx);
         if (r.klass == message_class::mdn) read_report_fields(cx, "disposition-notification");
