@@ -147,6 +147,7 @@ struct evidence {
     bool challenge_header = false;
     bool challenge_subject = false;
     bool virus_subject = false;
+    bool feedback_subject = false;
     bool virus_sender = false;
     bool human_mailer = false;     // In-Reply-To/References plus a MUA's headers
 
@@ -228,6 +229,7 @@ void read_top_header(context& cx, const envelope& env) {
     ev.autoreply_subject = contains_any(subj, signals::autoreply_subjects);
     ev.challenge_subject = contains_any(subj, signals::challenge_subjects);
     ev.virus_subject = contains_any(subj, signals::virus_subjects);
+    ev.feedback_subject = !ev.reply_subject && contains_any(subj, signals::feedback_subjects);
 
     std::string auto_submitted = text::to_lower(trim(text::unfold(h.get("auto-submitted"))));
     if (auto_submitted.rfind("auto-replied", 0) == 0) ev.autoreply_header = true;
@@ -543,6 +545,10 @@ message_class decide(context& cx) {
     }
     if (ev.report_feedback) {
         add_reason(r, "feedback.rfc5965");
+        return message_class::feedback;
+    }
+    if (ev.feedback_subject && ev.returned_part) {
+        add_reason(r, "feedback.heuristic");
         return message_class::feedback;
     }
     if (ev.report_mdn) {

@@ -159,6 +159,11 @@ inline constexpr std::string_view challenge_phrases[] = {
     "human being", "challenge-response", "click the link below to confirm", "whitelist", "will be delivered once"};
 
 // Anti-virus and content-filter notices.
+// Complaint reports that are not ARF (Hotmail's JMRP and its imitators): subject plus the
+// complained-about message attached.
+inline constexpr std::string_view feedback_subjects[] = {
+    "complaint about message", "abuse report", "spam complaint", "junk mail report"};
+
 inline constexpr std::string_view virus_subjects[] = {
     "virus", "infected", "banned content", "banned", "malware", "worm found", "suspicious attachment",
     "content filter", "policy violation", "blocked attachment", "attachment blocked", "mail policy",
