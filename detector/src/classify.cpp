@@ -190,7 +190,9 @@ void add_reason(result& r, std::string_view tag) {
 }
 
 bool is_returned_headers_type(const entity& e) {
-    return (e.type.type == "text" && (e.type.subtype == "rfc822-headers" || e.type.subtype == "rfc822")) ||
+    // "rfc822-header" (singular) is a misspelling seen in the wild.
+    return (e.type.type == "text" && (e.type.subtype == "rfc822-headers" || e.type.subtype == "rfc822" ||
+                                      e.type.subtype == "rfc822-header")) ||
            (e.type.type == "message" && (e.type.subtype == "global-headers" || e.type.subtype == "rfc822-headers"));
 }
 
@@ -424,7 +426,7 @@ void read_quoted_original(context& cx) {
 void read_raw_body_ids(context& cx) {
     const message_class k = cx.out.klass;
     if (k != message_class::dsn && k != message_class::ndr && k != message_class::virus_notice &&
-        k != message_class::challenge)
+        k != message_class::challenge && k != message_class::feedback)
         return;
     std::string_view raw = cx.doc.entities().front().headers.body.substr(0, cx.lim.max_text_bytes);
     refs::unique_list ids(cx.out.message_ids, cx.lim.max_references, cx.out.flags);

@@ -34,7 +34,8 @@ inline constexpr std::string_view ndr_subjects[] = {
     "error sending message", "nondelivery", "message delivery failure", "retorno de mensagem", "devolución",
     "entrega fallida", "echec de distribution", "échec", "warning: message", "there was an error sending",
     "could not deliver", "mail delivery subsystem", "message rejected", "your message has been rejected",
-    "message could not be sent", "sender address verify failed", "mail not delivered", "delivery status"};
+    "message could not be sent", "sender address verify failed", "mail not delivered", "delivery status",
+    "loop alert", "message rejected by list"};
 
 // Sentences only MTAs write: one of these is strong evidence of a bounce text.
 inline constexpr std::string_view ndr_banners[] = {
@@ -126,7 +127,7 @@ inline constexpr std::string_view ndr_banners[] = {
 
 // Lines after which MTAs append the original (or its headers) as plain text.
 inline constexpr std::string_view returned_markers[] = {
-    "below this line is a copy of the message", "this is a copy of the message", "original message follows",
+    "below this line is a copy of the message", "original mail as follows", "this is a copy of the message", "original message follows",
     "original message headers", "----- original message -----", "--- original message ---",
     "the original message was", "unsent message below", "copy of the message", "rfc822 headers of the message",
     "headers of the original message", "original message header", "returned message", "message headers follow",
