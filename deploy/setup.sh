@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs what ndrguard needs to build and test on Debian 12, and nothing when it is all there.
+# Used by deploy/run.sh, tests/run.sh and .ci/run; safe to run again. Needs root (or sudo)
+# only when something is missing.
+set -eu
+
+# Build: compiler, CMake, Ninja. Libraries: nlohmann-json (scan --json), doctest (unit tests).
+# Fuzzing: clang with its runtime (libFuzzer, ASan, UBSan). Benchmarks: Sisimai, the peer
+# bounce parser they compare with (only needed for `ctest -L bench`).
+PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
+  nlohmann-json3-dev doctest-dev
+  clang libclang-rt-14-dev llvm
+  libsisimai-perl util-linux"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "setup: these Debian packages are missing and I am not root:$missing" >&2
+    exit 1
+fi
+echo "setup: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

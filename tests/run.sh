@@ -1,0 +1,9 @@
+#!/bin/sh
+# One command from a fresh Debian 12 machine to a tested ndrguard: installs what is missing,
+# builds, runs every test but the benchmarks. Tests that need ../shared/corpus are skipped
+# (and say so) when it is not beside the checkout. Benchmarks: ctest --test-dir build -L bench
+set -eu
+cd "$(dirname "$0")/.."
+deploy/setup.sh
+deploy/build.sh
+ctest --test-dir "${NDRGUARD_BUILD_DIR:-build}" -LE bench --output-on-failure "$@"
