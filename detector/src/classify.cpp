@@ -476,7 +476,28 @@ void read_report_fields(context& cx, std::string_view subtype) {
         if (!ds.original_message_id.empty() && ds.original_message_id != cx.own_message_id)
             cx.ids_quoted.insert(cx.ids_quoted.begin(), ds.original_message_id);
         if (cx.out.reporting_mta.empty()) cx.out.reporting_mta = ds.reporting_mta;
+        if (subtype == "feedback-report" && cx.out.recipients.empty()) {
+            // ARF names the complaining recipient in Original-Rcpt-To (RFC 5965 3.2).
+            std::string body(cx.doc.decoded_body(e));
+            body.append("\n\n");
+            auto fields = mime::parse_header_section(body, cx.lim, cx.out.flags);
+            std::string rcpt = text::extract_address(fields.get("original-rcpt-to"));
+            if (!rcpt.empty()) cx.out.recipients.emplace_back().address = rcpt;
+        }
     }
+}
+
+// Who the message was about when no report says it: a complaint's returned message was sent
+// to the complainer; an auto-reply comes from the person our message reached.
+void read_implied_recipient(context& cx) {
+    result& r = cx.out;
+    if (!r.recipients.empty()) return;
+    std::string addr;
+    if (r.klass == message_class::feedback && cx.returned_headers != nullptr)
+        addr = text::extract_address(mime::decode_rfc2047(cx.returned_headers->get("to")));
+    else if (r.klass == message_class::autoreply && !is_daemon_address(cx.from_address))
+        addr = cx.from_address;
+    if (!addr.empty()) r.recipients.emplace_back().address = addr;
 }
 
 // Addresses named in a non-standard bounce's text, before the quoted original starts.
@@ -643,6 +664,7 @@ result classify(std::string_view message, const envelope& env, const limits& lim
         read_own_threading(cx);
         if ((r.klass == message_class::ndr || r.klass == message_class::virus_notice) && r.recipients.empty())
             read_text_recipients(cx);
+        read_implied_recipient(cx);
         if (!cx.ids_returned.empty()) add_reason(r, cx.returned_reason);
         if (!cx.ids_quoted.empty() && cx.ids_returned.empty()) add_reason(r, "ref.msgid.inline");
         if (!cx.ids_header.empty() && cx.ids_returned.empty() && cx.ids_quoted.empty())
