@@ -182,6 +182,7 @@ struct context {
     std::string_view returned_reason;  // how its id was found
     std::deque<mime::header_section> header_storage;  // parsed text/rfc822-headers bodies
     std::string from_address;                // the report's From address
+    std::string quoted_to;                   // first To address of an inline-quoted original
     std::optional<ses::notification> ses;    // an Amazon SES notification, when it is one
 };
 
@@ -411,6 +412,7 @@ void read_quoted_original(context& cx) {
             r.original_from = text::extract_address(mime::decode_rfc2047(b.get("from")));
             r.original_return_path = text::extract_address(b.get("return-path"));
             r.original_subject = mime::decode_rfc2047(b.get("subject"));
+            cx.quoted_to = text::extract_address(mime::decode_rfc2047(b.get("to")));
             refs::unique_list hosts(r.received_hosts, cx.lim.max_references, r.flags);
             for (const auto& [name, value] : b.fields)
                 if (text::iequals(name, "received"))
@@ -487,14 +489,19 @@ void read_report_fields(context& cx, std::string_view subtype) {
     }
 }
 
-// Who the message was about when no report says it: a complaint's returned message was sent
-// to the complainer; an auto-reply comes from the person our message reached.
+// Who the message was about when no report says it: the returned original's To (for a
+// complaint, the complainer; for a bounce that names nobody, such as Google Groups', the
+// address written to); an auto-reply comes from the person our message reached.
 void read_implied_recipient(context& cx) {
     result& r = cx.out;
     if (!r.recipients.empty()) return;
     std::string addr;
-    if (r.klass == message_class::feedback && cx.returned_headers != nullptr)
+    const bool report = r.klass == message_class::feedback || r.klass == message_class::ndr ||
+                        r.klass == message_class::dsn || r.klass == message_class::virus_notice;
+    if (report && cx.returned_headers != nullptr)
         addr = text::extract_address(mime::decode_rfc2047(cx.returned_headers->get("to")));
+    else if (report && !cx.quoted_to.empty())
+        addr = cx.quoted_to;
     else if (r.klass == message_class::autoreply && !is_daemon_address(cx.from_address))
         addr = cx.from_address;
     if (!addr.empty()) r.recipients.emplace_back().address = addr;
@@ -507,6 +514,9 @@ void read_text_recipients(context& cx) {
     // Stop where the returned original begins, so its From/To are not taken as recipients.
     std::size_t stop = t.size();
     for (auto marker : signals::returned_markers) {
+        // Sendmail's "The original message was received at ..." opens its report; the
+        // copy comes later.
+        if (marker == "the original message was") continue;
         std::size_t p = cx.lower_text.find(marker);
         if (p != std::string::npos && p < stop) stop = p;
     }
