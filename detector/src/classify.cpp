@@ -11,6 +11,7 @@
 
 #include "mime.hpp"
 #include "ndrguard/detector/detector.hpp"
+#include "phrase_scanner.hpp"
 #include "references.hpp"
 #include "ses.hpp"
 #include "signals.hpp"
@@ -86,14 +87,6 @@ bool contains_any(std::string_view lower_hay, const std::string_view (&needles)[
     for (auto n : needles)
         if (lower_hay.find(n) != std::string_view::npos) return true;
     return false;
-}
-
-template <std::size_t N>
-int count_any(std::string_view lower_hay, const std::string_view (&needles)[N], int cap) {
-    int hits = 0;
-    for (auto n : needles)
-        if (lower_hay.find(n) != std::string_view::npos && ++hits >= cap) break;
-    return hits;
 }
 
 // CRLF and lone CR become LF, so every parser below sees one line ending.
@@ -321,11 +314,15 @@ void gather_text(context& cx) {
 void read_text_signals(context& cx) {
     evidence& ev = cx.ev;
     const std::string& t = cx.lower_text;
-    ev.ndr_banners = count_any(t, signals::ndr_banners, 3);
-    ev.returned_marker = contains_any(t, signals::returned_markers);
-    ev.delay_phrase = contains_any(t, signals::delay_phrases);
-    ev.challenge_phrase = contains_any(t, signals::challenge_phrases);
-    ev.virus_phrases = count_any(t, signals::virus_phrases, 2);
+    // Built on first use and never changed: the one piece of shared state, read-only.
+    static const phrase_scanner scanner({signals::ndr_banners, signals::returned_markers, signals::delay_phrases,
+                                         signals::challenge_phrases, signals::virus_phrases});
+    const std::vector<int> hits = scanner.count(t);
+    ev.ndr_banners = std::min(hits[0], 3);
+    ev.returned_marker = hits[1] > 0;
+    ev.delay_phrase = hits[2] > 0;
+    ev.challenge_phrase = hits[3] > 0;
+    ev.virus_phrases = std::min(hits[4], 2);
     ev.mdn_phrase = t.find("was read on") != std::string::npos || t.find("has been displayed") != std::string::npos ||
                     t.find("was displayed") != std::string::npos;
 }
