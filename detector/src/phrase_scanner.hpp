@@ -26,8 +26,11 @@ private:
     struct entry {
         std::string_view phrase;
         std::uint32_t list;
-        std::uint32_t id;  // index over all lists, for "found already"
+        std::uint32_t id;    // index over all lists, for "found already"
+        std::uint32_t head;  // the phrase's first (up to) four bytes, to skip most memcmp calls
+        std::uint32_t mask;  // which bytes of `head` count
     };
+    static constexpr std::size_t max_phrases = 1024;
     static std::uint32_t key(char a, char b) {
         return std::uint32_t(static_cast<unsigned char>(a)) << 8 | static_cast<unsigned char>(b);
     }
