@@ -280,10 +280,14 @@ void read_structure(context& cx) {
 void gather_text(context& cx) {
     const auto& ents = cx.doc.entities();
     for (const entity& e : ents) {
-        if (e.message_level != 0 || e.type.type != "text") continue;
-        if (is_returned_headers_type(e)) continue;
-        if (e.attachment && !text::iends_with(e.filename, ".txt")) continue;
-        if (e.type.subtype != "plain" && e.type.subtype != "html" && e.type.subtype != "enriched") continue;
+        if (e.message_level != 0) continue;
+        // A multipart without a boundary cannot be split: its body is read as plain text.
+        const bool unsplit = e.type.type == "multipart" && e.type.param("boundary").empty();
+        if (!unsplit) {
+            if (e.type.type != "text" || is_returned_headers_type(e)) continue;
+            if (e.attachment && !text::iends_with(e.filename, ".txt")) continue;
+            if (e.type.subtype != "plain" && e.type.subtype != "html" && e.type.subtype != "enriched") continue;
+        }
         if (cx.text.size() >= cx.lim.max_text_bytes) {
             cx.out.flags |= flag_text_truncated;
             break;
