@@ -163,13 +163,8 @@ void parse_params(std::string_view v, std::vector<std::pair<std::string, std::st
                 }
                 std::string decoded;
                 for (std::size_t k = 0; k < value.size(); ++k) {
-                    auto hex = [](char c) -> int {
-                        if (c >= '0' && c <= '9') return c - '0';
-                        c = text::lower(c);
-                        return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-                    };
-                    if (value[k] == '%' && k + 2 < value.size() + 0 && hex(value[k + 1]) >= 0 && hex(value[k + 2]) >= 0) {
-                        decoded.push_back(char(hex(value[k + 1]) * 16 + hex(value[k + 2])));
+                    if (value[k] == '%' && k + 2 < value.size() + 0 && text::hex_value(value[k + 1]) >= 0 && text::hex_value(value[k + 2]) >= 0) {
+                        decoded.push_back(char(text::hex_value(value[k + 1]) * 16 + text::hex_value(value[k + 2])));
                         k += 2;
                     } else {
                         decoded.push_back(value[k]);
@@ -274,12 +269,6 @@ std::string decode_base64(std::string_view in, std::uint32_t& flags) {
 }
 
 std::string decode_quoted_printable(std::string_view in, std::uint32_t& flags) {
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        return -1;
-    };
     std::string out;
     out.reserve(in.size());
     for (std::size_t i = 0; i < in.size(); ++i) {
@@ -290,8 +279,8 @@ std::string decode_quoted_printable(std::string_view in, std::uint32_t& flags) {
         while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
         if (j < in.size() && in[j] == '\n') { i = j; continue; }
         if (j >= in.size()) { i = j; continue; }
-        if (i + 2 < in.size() + 0 && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
-            out.push_back(char(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+        if (i + 2 < in.size() + 0 && text::hex_value(in[i + 1]) >= 0 && text::hex_value(in[i + 2]) >= 0) {
+            out.push_back(char(text::hex_value(in[i + 1]) * 16 + text::hex_value(in[i + 2])));
             i += 2;
             continue;
         }
@@ -305,18 +294,6 @@ std::string decode_quoted_printable(std::string_view in, std::uint32_t& flags) {
 
 namespace {
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out.push_back(char(cp));
-    } else if (cp < 0x800) {
-        out.push_back(char(0xc0 | (cp >> 6)));
-        out.push_back(char(0x80 | (cp & 0x3f)));
-    } else {
-        out.push_back(char(0xe0 | (cp >> 12)));
-        out.push_back(char(0x80 | ((cp >> 6) & 0x3f)));
-        out.push_back(char(0x80 | (cp & 0x3f)));
-    }
-}
 
 // windows-1252's 0x80-0x9f block; the rest is ISO-8859-1.
 constexpr std::uint16_t cp1252_high[32] = {
@@ -343,8 +320,8 @@ std::string to_utf8(std::string_view bytes, std::string_view charset) {
         out.reserve(bytes.size() + bytes.size() / 4);
         for (char ch : bytes) {
             auto b = static_cast<unsigned char>(ch);
-            if (b >= 0x80 && b < 0xa0 && cs != "iso-8859-1" && cs != "latin1") append_utf8(out, cp1252_high[b - 0x80]);
-            else append_utf8(out, b);
+            if (b >= 0x80 && b < 0xa0 && cs != "iso-8859-1" && cs != "latin1") text::append_utf8(out, cp1252_high[b - 0x80]);
+            else text::append_utf8(out, b);
         }
         return out;
     }

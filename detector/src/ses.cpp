@@ -87,12 +87,6 @@ private:
         while (pos_ < in_.size() && text::is_space(in_[pos_])) ++pos_;
         return pos_ < in_.size();
     }
-    static int hex(char c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    }
     bool read_string(std::string& out) {
         ++pos_;  // the opening quote
         while (pos_ < in_.size()) {
@@ -112,29 +106,16 @@ private:
                 case 'u': {
                     std::uint32_t cp = 0;
                     for (int i = 0; i < 4; ++i) {
-                        if (pos_ >= in_.size() || hex(in_[pos_]) < 0) return false;
-                        cp = cp * 16 + std::uint32_t(hex(in_[pos_++]));
+                        if (pos_ >= in_.size() || text::hex_value(in_[pos_]) < 0) return false;
+                        cp = cp * 16 + std::uint32_t(text::hex_value(in_[pos_++]));
                     }
-                    append_utf8(out, cp);
+                    text::append_utf8(out, cp);
                     break;
                 }
                 default: out.push_back(e);  // \" \\ \/ and anything lenient
             }
         }
         return false;
-    }
-    static void append_utf8(std::string& out, std::uint32_t cp) {
-        if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;  // lone surrogate halves
-        if (cp < 0x80) {
-            out.push_back(char(cp));
-        } else if (cp < 0x800) {
-            out.push_back(char(0xC0 | (cp >> 6)));
-            out.push_back(char(0x80 | (cp & 0x3F)));
-        } else {
-            out.push_back(char(0xE0 | (cp >> 12)));
-            out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(char(0x80 | (cp & 0x3F)));
-        }
     }
 
     std::string_view in_;

@@ -3,6 +3,8 @@
 // to find them.
 #pragma once
 
+#include <cstdint>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -25,6 +27,17 @@ inline bool icontains(std::string_view hay, std::string_view lower_needle) {
 }
 std::string to_lower(std::string_view s);
 void append_lower(std::string& out, std::string_view s);
+
+// The value of a hex digit, or -1.
+inline int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Appends a code point as UTF-8; surrogate halves and values past U+10FFFF become U+FFFD.
+void append_utf8(std::string& out, std::uint32_t code_point);
 
 // Joins folded header lines: CR/LF followed by white space become one space; the rest kept.
 std::string unfold(std::string_view s);
