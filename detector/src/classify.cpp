@@ -548,14 +548,26 @@ void read_text_recipients(context& cx) {
             at = l.find('@', e);
             if (addr.empty() || addr.find('.', addr.find('@')) == std::string::npos) continue;
             if (is_daemon_address(addr) || addr == bounce_to || addr == bounce_from || addr == r.original_from) continue;
-            if (std::any_of(r.recipients.begin(), r.recipients.end(), [&](auto& x) { return x.address == addr; })) continue;
+            // The reason usually stands on the same line or within the next few.
+            auto read_status_near = [&](recipient_report& rr) {
+                for (std::size_t k = i; k < std::min(lines.size(), i + 4) && rr.status.empty(); ++k) {
+                    rr.status = refs::status_code_in(lines[k]);
+                    if (!rr.status.empty()) rr.diagnostic = std::string(trim(lines[k]));
+                }
+            };
+            auto seen = std::find_if(r.recipients.begin(), r.recipients.end(), [&](auto& x) { return x.address == addr; });
+            if (seen != r.recipients.end()) {
+                // Named again (Exchange: once for people, once for administrators): the
+                // status may stand by the second mention.
+                if (seen->status.empty()) {
+                    read_status_near(*seen);
+                    if (seen->status.rfind("4.", 0) == 0) seen->action = recipient_action::delayed;
+                }
+                continue;
+            }
             recipient_report rr;
             rr.address = addr;
-            // The reason usually stands on the same line or within the next few.
-            for (std::size_t k = i; k < std::min(lines.size(), i + 4) && rr.status.empty(); ++k) {
-                rr.status = refs::status_code_in(lines[k]);
-                if (!rr.status.empty()) rr.diagnostic = std::string(trim(lines[k]));
-            }
+            read_status_near(rr);
             rr.action = (delayed || rr.status.rfind("4.", 0) == 0) ? recipient_action::delayed : recipient_action::failed;
             r.recipients.push_back(std::move(rr));
         }

@@ -77,7 +77,7 @@ header_section parse_header_section(std::string_view entity, const limits& lim, 
             h.body = entity.substr(next);
             return h;
         }
-        if (pos > lim.max_header_bytes && !over) {
+        if (end > lim.max_header_bytes && !over) {  // this line ends past the bound
             flags |= flag_header_too_large;
             over = true;
         }

@@ -12,7 +12,13 @@ std::string normalize_message_id(std::string_view raw) {
     s.reserve(raw.size());
     int depth = 0;
     bool in_angle = false;
+    bool in_quotes = false;  // a quoted local part keeps its spaces
     for (char c : raw) {
+        if (c == '"' && in_angle) in_quotes = !in_quotes;
+        if (in_quotes) {
+            if (c != '\r' && c != '\n') s.push_back(c);
+            continue;
+        }
         if (c == '<') in_angle = true;
         if (c == '>') in_angle = false;
         if (!in_angle) {
