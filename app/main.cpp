@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "migrate_command.hpp"
 #include "scan_command.hpp"
 
 namespace {
@@ -15,13 +16,14 @@ const char* const usage =
     "\n"
     "Commands:\n"
     "  scan [--json] PATH...   classify message files, directories (recursively) and mbox files\n"
+    "  migrate [--db CONNINFO] apply the PostgreSQL schema migrations (sql/)\n"
     "  help [COMMAND]          show this text, or a command's own help\n"
     "\n"
     "Options:\n"
     "  -h, --help              show this text\n"
     "  --version               print the version\n"
     "\n"
-    "The content filter (serve), quarantine, digest and migrate commands are not built yet.\n";
+    "The content filter (serve), quarantine and digest commands are not built yet.\n";
 
 }  // namespace
 
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
     }
     if (command == "help") {
         if (!rest.empty() && rest.front() == "scan") std::cout << ndrguard::app::scan_usage;
+        else if (!rest.empty() && rest.front() == "migrate") std::cout << ndrguard::app::migrate_usage;
         else std::cout << usage;
         return 0;
     }
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (command == "scan") return ndrguard::app::run_scan(rest);
+    if (command == "migrate") return ndrguard::app::run_migrate(rest);
     std::cerr << "ndrguard: unknown command '" << command << "'\n\n" << usage;
     return 2;
 }

@@ -4,11 +4,12 @@
 # only when something is missing.
 set -eu
 
-# Build: compiler, CMake, Ninja. Libraries: nlohmann-json (scan --json), doctest (unit tests).
+# Build: compiler, CMake, Ninja. Libraries: nlohmann-json (scan --json), doctest (unit tests),
+# libpqxx (the sent log). PostgreSQL 15: the server the tests (and the local run) start.
 # Fuzzing: clang with its runtime (libFuzzer, ASan, UBSan). Benchmarks: Sisimai, the peer
 # bounce parser they compare with (only needed for `ctest -L bench`).
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
-  nlohmann-json3-dev doctest-dev
+  nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15
   clang libclang-rt-14-dev llvm
   libsisimai-perl util-linux"
 

@@ -1,0 +1,85 @@
+// PostgreSQL access for ndrguard: schema migrations and the sent log. The only code that talks
+// SQL. Every failure surfaces as database_error, which the filter turns into an SMTP 451 so
+// that Postfix keeps the message and retries.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ndrguard/quarantine/sql_text.hpp"
+
+namespace ndrguard::quarantine {
+
+struct database_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// One connection (libpqxx connections are not thread-safe: one per thread or strand).
+class database {
+public:
+    explicit database(const std::string& conninfo);  // throws database_error
+    ~database();
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+    struct impl;  // holds the libpqxx connection; libpqxx stays out of this header
+    impl& native() { return *impl_; }
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+struct migration_report {
+    std::vector<int> applied;   // versions applied by this call, in order
+    int schema_version = 0;     // highest version present afterwards
+};
+
+// Applies sql/NNNN_name.sql files not yet recorded in schema_migrations, in version order,
+// each in its own transaction, under an advisory lock so that two instances starting at once
+// do not both migrate. Idempotent.
+migration_report migrate(database& db, const std::filesystem::path& sql_dir);
+
+// The sent log (sql/0001_sent_log.sql).
+struct sent_message {
+    std::string message_id;  // as written in the header; normalised here
+    std::string sender;
+    std::vector<std::string> recipients;
+    std::chrono::system_clock::time_point sent_at;
+};
+
+struct sent_match {
+    std::string message_id;  // normalised
+    std::chrono::system_clock::time_point sent_at;
+};
+
+class sent_log {
+public:
+    explicit sent_log(database& db) : db_(db) {}
+
+    // Records a batch in one transaction (one INSERT for the whole batch, the day partitions
+    // created first when missing). Messages whose id does not normalise are skipped; the
+    // number recorded is returned.
+    std::size_t record(const std::vector<sent_message>& batch);
+
+    // Which of these ids (raw or normalised) were sent on or after `since`.
+    std::vector<sent_match> lookup(const std::vector<std::string>& message_ids,
+                                   std::chrono::system_clock::time_point since);
+
+    // Drops whole days before `first_kept`; returns how many day partitions went.
+    std::size_t drop_days_before(day first_kept);
+
+    // The days present, oldest first.
+    std::vector<day> days();
+
+private:
+    void ensure_partition(day d);
+    database& db_;
+    std::set<day> known_days_;
+};
+
+}  // namespace ndrguard::quarantine

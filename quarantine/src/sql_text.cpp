@@ -1,0 +1,74 @@
+#include "ndrguard/quarantine/sql_text.hpp"
+
+#include <cstdio>
+
+namespace ndrguard::quarantine {
+
+std::int64_t message_id_hash(std::string_view id) {
+    std::uint64_t h = 14695981039346656037ull;  // FNV-1a 64 offset basis
+    for (unsigned char c : id) {
+        h ^= c;
+        h *= 1099511628211ull;  // FNV 64 prime
+    }
+    return static_cast<std::int64_t>(h);  // two's complement: the bigint PostgreSQL stores
+}
+
+day utc_day(std::chrono::system_clock::time_point t) { return std::chrono::floor<std::chrono::days>(t); }
+
+std::string iso_date(day d) {
+    std::chrono::year_month_day ymd(d);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()), unsigned(ymd.day()));
+    return buf;
+}
+
+std::string partition_name(day d) {
+    std::string s = iso_date(d);
+    return "sent_log_" + s.substr(0, 4) + s.substr(5, 2) + s.substr(8, 2);
+}
+
+std::optional<day> partition_day(std::string_view name) {
+    constexpr std::string_view prefix = "sent_log_";
+    if (name.size() != prefix.size() + 8 || name.substr(0, prefix.size()) != prefix) return std::nullopt;
+    int v[3] = {0, 0, 0};
+    const int widths[3] = {4, 2, 2};
+    std::size_t pos = prefix.size();
+    for (int i = 0; i < 3; ++i) {
+        for (int k = 0; k < widths[i]; ++k, ++pos) {
+            char c = name[pos];
+            if (c < '0' || c > '9') return std::nullopt;
+            v[i] = v[i] * 10 + (c - '0');
+        }
+    }
+    std::chrono::year_month_day ymd{std::chrono::year(v[0]), std::chrono::month(unsigned(v[1])),
+                                    std::chrono::day(unsigned(v[2]))};
+    if (!ymd.ok()) return std::nullopt;
+    return day(ymd);
+}
+
+std::string text_array_literal(const std::vector<std::string>& items) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out.push_back(',');
+        out.push_back('"');
+        for (char c : items[i]) {
+            if (c == '"' || c == '\\') out.push_back('\\');
+            out.push_back(c);
+        }
+        out.push_back('"');
+    }
+    out.push_back('}');
+    return out;
+}
+
+std::string bigint_array_literal(const std::vector<std::int64_t>& items) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out.push_back(',');
+        out += std::to_string(items[i]);
+    }
+    out.push_back('}');
+    return out;
+}
+
+}  // namespace ndrguard::quarantine
