@@ -1,0 +1,88 @@
+// The server side of the filter's SMTP: a pure state machine (bytes in, reply bytes out), so
+// that every protocol path is unit-tested and fuzzed without a socket. The Asio layer only
+// moves bytes and timers.
+//
+// The content filter decides after DATA, for the whole transaction: when a message is
+// complete, feed() stops, message() holds it, and the caller answers with complete(reply).
+// Input that arrives meanwhile (a pipelined QUIT) is kept, bounded, and read on complete().
+//
+// Replies follow Postfix's smtpd where the RFCs leave a choice (codes in the comments of
+// smtp_server.cpp). Limits: server_limits; each one hit gets its own reply, never a crash.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ndrguard::filter {
+
+struct server_limits {
+    std::size_t max_line_bytes = 2048;             // a command line, CRLF included
+    std::size_t max_message_bytes = 50u << 20;     // after dot-unstuffing; 552 5.3.4 beyond
+    std::size_t max_recipients = 1000;             // 452 4.5.3 beyond
+    std::size_t max_pending_bytes = 64u << 10;     // input held while a message waits for complete()
+    std::size_t max_errors = 20;                   // bad commands before 421 and close
+};
+
+struct recipient {
+    std::string address;  // between the angle brackets, as given
+    std::string params;   // ESMTP parameters (NOTIFY=, ORCPT=) verbatim, to pass on
+};
+
+struct transaction {
+    std::string helo;                     // EHLO/HELO argument
+    bool esmtp = false;                   // EHLO (not HELO)
+    std::string mail_from;                // "" for the null sender <>
+    std::string mail_params;              // SIZE=, BODY=, RET=, ENVID=, SMTPUTF8 verbatim
+    std::vector<recipient> recipients;
+    std::vector<std::pair<std::string, std::string>> xforward;  // NAME, ADDR, IDENT (queue id)...
+    std::string message;                  // the content, CRLF line endings, dots unstuffed
+};
+
+class smtp_server_session {
+public:
+    smtp_server_session(std::string hostname, server_limits limits = {});
+
+    // "220 host ESMTP ndrguard\r\n": what to send when the connection opens.
+    std::string greeting() const;
+
+    // Reads client bytes; returns the replies to send (possibly several, for pipelined
+    // commands). Stops reading when a message is complete (has_message()) or the session closed.
+    std::string feed(std::string_view bytes);
+
+    bool has_message() const { return state_ == state::deciding; }
+    const transaction& message() const { return txn_; }
+
+    // The answer for the message, one reply line without CRLF ("250 2.0.0 Ok: queued as X").
+    // Resets the transaction (HELO and XFORWARD attributes stay) and reads held input.
+    std::string complete(std::string_view reply);
+
+    // True after QUIT or a fatal error: send what feed() returned, then close.
+    bool closed() const { return state_ == state::closed; }
+
+private:
+    enum class state { command, data, deciding, closed };
+    std::string handle_command(std::string_view line);
+    std::string handle_data_line(std::string_view line);
+    std::string process();  // consume buffered input as far as the state allows
+    void append_content(std::string_view text, bool end_of_line);
+    void reset_transaction();
+
+    std::string hostname_;
+    server_limits limits_;
+    state state_ = state::command;
+    std::string input_;             // bytes received and not yet erased
+    std::size_t consumed_ = 0;      // how much of input_ has been read
+    bool discarding_line_ = false;  // inside an over-long command line
+    bool data_mid_line_ = false;    // DATA: the start of the current line was taken already
+    bool overflow_ = false;         // too much input while a message waited for complete()
+    bool have_helo_ = false;
+    bool have_mail_ = false;
+    bool message_too_big_ = false;
+    std::size_t errors_ = 0;
+    transaction txn_;
+};
+
+}  // namespace ndrguard::filter

@@ -1,0 +1,283 @@
+#include "ndrguard/filter/smtp_server.hpp"
+
+#include <algorithm>
+
+namespace ndrguard::filter {
+
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+std::string reply(std::string_view text) { return std::string(text) + "\r\n"; }
+
+// "FROM:<a@b> SIZE=1" after the verb -> address and parameters. The brackets may be
+// preceded by spaces (some clients) and may be missing (bare address, as Postfix allows).
+bool parse_path(std::string_view arg, std::string_view keyword, std::string& address, std::string& params) {
+    arg = trim(arg);
+    if (!istarts_with(arg, keyword)) return false;
+    arg = trim(arg.substr(keyword.size()));
+    if (arg.empty()) return false;
+    if (arg.front() == '<') {
+        std::size_t gt = arg.find('>');
+        if (gt == std::string_view::npos) return false;
+        address.assign(arg.substr(1, gt - 1));
+        params.assign(trim(arg.substr(gt + 1)));
+    } else {
+        std::size_t sp = arg.find(' ');
+        address.assign(arg.substr(0, sp));
+        params.assign(sp == std::string_view::npos ? std::string_view() : trim(arg.substr(sp + 1)));
+    }
+    return address.find_first_of("<> \t\r\n") == std::string::npos;
+}
+
+// The SIZE=n parameter of MAIL FROM, if any and well-formed.
+bool declared_size(std::string_view params, std::size_t& size) {
+    while (!params.empty()) {
+        std::size_t sp = params.find(' ');
+        std::string_view p = params.substr(0, sp);
+        params = sp == std::string_view::npos ? std::string_view() : trim(params.substr(sp + 1));
+        if (!istarts_with(p, "SIZE=")) continue;
+        std::string_view digits = p.substr(5);
+        if (digits.empty() || digits.size() > 18) return false;
+        size = 0;
+        for (char c : digits) {
+            if (c < '0' || c > '9') return false;
+            size = size * 10 + std::size_t(c - '0');
+        }
+        return true;
+    }
+    return false;
+}
+
+constexpr std::string_view xforward_names[] = {"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE", "LOGIN"};
+
+}  // namespace
+
+smtp_server_session::smtp_server_session(std::string hostname, server_limits limits)
+    : hostname_(std::move(hostname)), limits_(limits) {}
+
+std::string smtp_server_session::greeting() const { return reply("220 " + hostname_ + " ESMTP ndrguard"); }
+
+void smtp_server_session::reset_transaction() {
+    have_mail_ = false;
+    message_too_big_ = false;
+    txn_.mail_from.clear();
+    txn_.mail_params.clear();
+    txn_.recipients.clear();
+    txn_.message.clear();
+}
+
+std::string smtp_server_session::feed(std::string_view bytes) {
+    if (state_ == state::closed) return {};
+    if (state_ == state::deciding) {
+        // Held until complete(); a client that pipelines more than this is not a Postfix.
+        if (input_.size() + bytes.size() > limits_.max_pending_bytes) overflow_ = true;
+        else input_.append(bytes);
+        return {};
+    }
+    input_.append(bytes);
+    return process();
+}
+
+std::string smtp_server_session::complete(std::string_view answer) {
+    if (state_ != state::deciding) return {};
+    std::string out = reply(answer);
+    reset_transaction();
+    state_ = state::command;
+    if (overflow_) {
+        state_ = state::closed;
+        return out + reply("421 4.7.0 " + hostname_ + " Error: too much pipelined input");
+    }
+    return out + process();
+}
+
+std::string smtp_server_session::process() {
+    std::string out;
+    while (state_ == state::command || state_ == state::data) {
+        std::size_t nl = input_.find('\n', consumed_);
+        if (nl == std::string::npos) {
+            std::size_t pending = input_.size() - consumed_;
+            if (state_ == state::command && discarding_line_) {
+                consumed_ = input_.size();  // still inside the over-long line answered already
+            } else if (state_ == state::command && pending > limits_.max_line_bytes) {
+                // No end in sight: answer now, then skip to the end of this line.
+                out += reply("500 5.5.2 Error: line too long");
+                discarding_line_ = true;
+                consumed_ = input_.size();
+                if (++errors_ > limits_.max_errors) break;
+            } else if (state_ == state::data && pending > limits_.max_line_bytes) {
+                // A long data line is content, not a command: take what we have as the
+                // middle of the line so the buffer stays bounded.
+                std::string_view chunk(input_.data() + consumed_, pending);
+                if (!data_mid_line_ && chunk.front() == '.') chunk.remove_prefix(1);
+                append_content(chunk, false);
+                data_mid_line_ = true;
+                consumed_ = input_.size();
+            }
+            break;
+        }
+        std::string_view line(input_.data() + consumed_, nl - consumed_);
+        consumed_ = nl + 1;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (state_ == state::command) {
+            if (discarding_line_) {
+                discarding_line_ = false;
+                continue;
+            }
+            if (line.size() + 2 > limits_.max_line_bytes) {
+                out += reply("500 5.5.2 Error: line too long");
+                ++errors_;
+            } else {
+                out += handle_command(line);
+            }
+            if (errors_ > limits_.max_errors && state_ != state::closed) break;
+        } else {
+            out += handle_data_line(line);
+        }
+    }
+    if (errors_ > limits_.max_errors && state_ != state::closed) {
+        out += reply("421 4.7.0 " + hostname_ + " Error: too many errors");
+        state_ = state::closed;
+    }
+    // Drop what was read, keeping the buffer as small as the unread part.
+    input_.erase(0, consumed_);
+    consumed_ = 0;
+    return out;
+}
+
+void smtp_server_session::append_content(std::string_view text, bool end_of_line) {
+    if (message_too_big_) return;
+    if (txn_.message.size() + text.size() + 2 > limits_.max_message_bytes) {
+        message_too_big_ = true;
+        txn_.message.clear();
+        txn_.message.shrink_to_fit();
+        return;
+    }
+    txn_.message.append(text);
+    if (end_of_line) txn_.message.append("\r\n");
+}
+
+std::string smtp_server_session::handle_data_line(std::string_view line) {
+    if (data_mid_line_) {  // the end of a line whose start was taken already
+        data_mid_line_ = false;
+        append_content(line, true);
+        return {};
+    }
+    if (line == ".") {
+        if (message_too_big_) {
+            reset_transaction();
+            state_ = state::command;
+            return reply("552 5.3.4 Error: message file too big");
+        }
+        state_ = state::deciding;
+        return {};
+    }
+    if (!line.empty() && line.front() == '.') line.remove_prefix(1);  // RFC 5321 4.5.2
+    append_content(line, true);
+    return {};
+}
+
+std::string smtp_server_session::handle_command(std::string_view line) {
+    std::size_t sp = line.find(' ');
+    std::string_view verb = line.substr(0, sp);
+    std::string_view arg = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+    auto bad = [&](std::string_view text) {
+        ++errors_;
+        return reply(text);
+    };
+
+    if (iequals(verb, "EHLO") || iequals(verb, "HELO")) {
+        if (trim(arg).empty()) return bad(std::string(iequals(verb, "EHLO") ? "501 5.5.4 Syntax: EHLO hostname" : "501 Syntax: HELO hostname"));
+        reset_transaction();
+        have_helo_ = true;
+        txn_.helo.assign(trim(arg));
+        txn_.esmtp = iequals(verb, "EHLO");
+        if (!txn_.esmtp) return reply("250 " + hostname_);
+        return "250-" + hostname_ + "\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(limits_.max_message_bytes) +
+               "\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
+               "250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT LOGIN\r\n";
+    }
+    if (iequals(verb, "MAIL")) {
+        if (!have_helo_) return bad("503 5.5.1 Error: send HELO/EHLO first");
+        if (have_mail_) return bad("503 5.5.1 Error: nested MAIL command");
+        std::string address, params;
+        if (!parse_path(arg, "FROM:", address, params)) return bad("501 5.5.4 Syntax: MAIL FROM:<address>");
+        std::size_t size = 0;
+        if (declared_size(params, size) && size > limits_.max_message_bytes)
+            return reply("552 5.3.4 Message size exceeds fixed limit");
+        txn_.mail_from = std::move(address);
+        txn_.mail_params = std::move(params);
+        have_mail_ = true;
+        return reply("250 2.1.0 Ok");
+    }
+    if (iequals(verb, "RCPT")) {
+        if (!have_mail_) return bad("503 5.5.1 Error: need MAIL command");
+        std::string address, params;
+        if (!parse_path(arg, "TO:", address, params)) return bad("501 5.5.4 Syntax: RCPT TO:<address>");
+        if (address.empty()) return bad("501 5.1.3 Bad recipient address syntax");
+        if (txn_.recipients.size() >= limits_.max_recipients) return reply("452 4.5.3 Error: too many recipients");
+        txn_.recipients.push_back({std::move(address), std::move(params)});
+        return reply("250 2.1.5 Ok");
+    }
+    if (iequals(verb, "DATA")) {
+        if (!trim(arg).empty()) return bad("501 5.5.4 Syntax: DATA");
+        if (!have_mail_) return bad("503 5.5.1 Error: need MAIL command");
+        if (txn_.recipients.empty()) return bad("503 5.5.1 Error: need RCPT command");
+        state_ = state::data;
+        return reply("354 End data with <CR><LF>.<CR><LF>");
+    }
+    if (iequals(verb, "RSET")) {
+        reset_transaction();
+        return reply("250 2.0.0 Ok");
+    }
+    if (iequals(verb, "NOOP")) return reply("250 2.0.0 Ok");
+    if (iequals(verb, "QUIT")) {
+        state_ = state::closed;
+        return reply("221 2.0.0 Bye");
+    }
+    if (iequals(verb, "XFORWARD")) {
+        if (have_mail_) return bad("503 5.5.1 Error: MAIL transaction in progress");
+        std::string_view rest = trim(arg);
+        if (rest.empty()) return bad("501 5.5.4 Syntax: XFORWARD attribute=value...");
+        std::vector<std::pair<std::string, std::string>> attrs;
+        while (!rest.empty()) {
+            std::size_t end = rest.find(' ');
+            std::string_view item = rest.substr(0, end);
+            rest = end == std::string_view::npos ? std::string_view() : trim(rest.substr(end + 1));
+            std::size_t eq = item.find('=');
+            std::string_view name = item.substr(0, eq);
+            if (eq == std::string_view::npos ||
+                std::none_of(std::begin(xforward_names), std::end(xforward_names), [&](std::string_view n) { return iequals(n, name); }))
+                return bad("501 5.5.4 Bad XFORWARD attribute name: " + std::string(name.substr(0, 64)));
+            std::string upper(name);
+            for (char& c : upper) c = (c >= 'a' && c <= 'z') ? char(c - 32) : c;
+            attrs.emplace_back(std::move(upper), std::string(item.substr(eq + 1)));
+        }
+        for (auto& attr : attrs) {
+            auto it = std::find_if(txn_.xforward.begin(), txn_.xforward.end(),
+                                   [&](const auto& kv) { return kv.first == attr.first; });
+            if (it != txn_.xforward.end()) it->second = std::move(attr.second);
+            else txn_.xforward.push_back(std::move(attr));
+        }
+        return reply("250 2.0.0 Ok");
+    }
+    if (iequals(verb, "VRFY")) return reply("502 5.5.1 VRFY command is disabled");
+    if (trim(line).empty()) return bad("500 5.5.2 Error: bad syntax");
+    return bad("500 5.5.2 Error: command not recognized");
+}
+
+}  // namespace ndrguard::filter

@@ -1,0 +1,168 @@
+// The SMTP server state machine: whole transactions, pipelining, the end-of-data dot split
+// at every byte boundary, dot-unstuffing, limits and errors.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "ndrguard/filter/smtp_server.hpp"
+
+using ndrguard::filter::server_limits;
+using ndrguard::filter::smtp_server_session;
+
+namespace {
+
+const std::string envelope =
+    "EHLO client.example.org\r\n"
+    "XFORWARD NAME=mx.example.net ADDR=198.51.100.7 IDENT=4F2A81C0031\r\n"
+    "MAIL FROM:<> SIZE=300 BODY=8BITMIME\r\n"
+    "RCPT TO:<alice@example.org> NOTIFY=NEVER\r\n"
+    "RCPT TO:<bob@example.org>\r\n"
+    "DATA\r\n";
+const std::string content = "Subject: hi\r\n\r\n..leading dot\r\n.\r\n";  // one stuffed dot
+
+int count(const std::string& s, const std::string& what) {
+    int n = 0;
+    for (std::size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a pipelined transaction, decided after DATA") {
+    smtp_server_session s("filter.example.org");
+    CHECK(s.greeting() == "220 filter.example.org ESMTP ndrguard\r\n");
+    std::string out = s.feed(envelope + content + "QUIT\r\n");
+    CHECK(out.find("250-PIPELINING") != std::string::npos);
+    CHECK(out.find("250 XFORWARD NAME ADDR") != std::string::npos);
+    CHECK(count(out, "250 2.1.5 Ok") == 2);
+    CHECK(out.rfind("354 ", std::string::npos) != std::string::npos);
+    REQUIRE(s.has_message());
+    const auto& m = s.message();
+    CHECK(m.helo == "client.example.org");
+    CHECK(m.esmtp);
+    CHECK(m.mail_from.empty());
+    CHECK(m.mail_params == "SIZE=300 BODY=8BITMIME");
+    REQUIRE(m.recipients.size() == 2);
+    CHECK(m.recipients[0].address == "alice@example.org");
+    CHECK(m.recipients[0].params == "NOTIFY=NEVER");
+    CHECK(m.message == "Subject: hi\r\n\r\n.leading dot\r\n");
+    REQUIRE(m.xforward.size() == 3);
+    CHECK(m.xforward[2] == std::make_pair(std::string("IDENT"), std::string("4F2A81C0031")));
+    CHECK_FALSE(s.closed());  // the pipelined QUIT waits for the decision
+    std::string after = s.complete("250 2.0.0 Ok: queued as ABC123");
+    CHECK(after == "250 2.0.0 Ok: queued as ABC123\r\n221 2.0.0 Bye\r\n");
+    CHECK(s.closed());
+}
+
+TEST_CASE("the end of data is found whatever the chunk boundaries") {
+    const std::string all = envelope + content;
+    for (std::size_t cut1 = 0; cut1 <= all.size(); ++cut1) {
+        for (std::size_t cut2 : {cut1, std::min(all.size(), cut1 + 1), std::min(all.size(), cut1 + 3)}) {
+            smtp_server_session s("f");
+            s.feed(all.substr(0, cut1));
+            s.feed(all.substr(cut1, cut2 - cut1));
+            s.feed(all.substr(cut2));
+            CAPTURE(cut1);
+            REQUIRE(s.has_message());
+            CHECK(s.message().message == "Subject: hi\r\n\r\n.leading dot\r\n");
+        }
+    }
+}
+
+TEST_CASE("bare LF line endings are accepted") {
+    smtp_server_session s("f");
+    s.feed("HELO c\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\nDATA\nhello\n.\n");
+    REQUIRE(s.has_message());
+    CHECK(s.message().message == "hello\r\n");
+    CHECK_FALSE(s.message().esmtp);
+}
+
+TEST_CASE("commands out of order, garbage and bad syntax") {
+    smtp_server_session s("f");
+    CHECK(s.feed("MAIL FROM:<a@example.org>\r\n") == "503 5.5.1 Error: send HELO/EHLO first\r\n");
+    CHECK(s.feed("EHLO\r\n").rfind("501 5.5.4", 0) == 0);
+    s.feed("EHLO c\r\n");
+    CHECK(s.feed("RCPT TO:<b@example.org>\r\n") == "503 5.5.1 Error: need MAIL command\r\n");
+    CHECK(s.feed("DATA\r\n") == "503 5.5.1 Error: need MAIL command\r\n");
+    CHECK(s.feed("MAIL FROM:a@example.org\r\n") == "250 2.1.0 Ok\r\n");  // bare address allowed
+    CHECK(s.feed("MAIL FROM:<x@example.org>\r\n") == "503 5.5.1 Error: nested MAIL command\r\n");
+    CHECK(s.feed("DATA\r\n") == "503 5.5.1 Error: need RCPT command\r\n");
+    CHECK(s.feed("RCPT TO:<>\r\n") == "501 5.1.3 Bad recipient address syntax\r\n");
+    CHECK(s.feed("RCPT TO:<b@example.org\r\n") == "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
+    CHECK(s.feed("XFORWARD NAME=x\r\n") == "503 5.5.1 Error: MAIL transaction in progress\r\n");
+    CHECK(s.feed("FROB\r\n") == "500 5.5.2 Error: command not recognized\r\n");
+    CHECK(s.feed("\r\n") == "500 5.5.2 Error: bad syntax\r\n");
+    CHECK(s.feed("RSET\r\nXFORWARD BOGUS=1\r\n") == "250 2.0.0 Ok\r\n501 5.5.4 Bad XFORWARD attribute name: BOGUS\r\n");
+    CHECK(s.feed("NOOP\r\n") == "250 2.0.0 Ok\r\n");
+}
+
+TEST_CASE("limits: line length, message size, recipients, errors") {
+    server_limits lim;
+    lim.max_line_bytes = 64;
+    lim.max_message_bytes = 100;
+    lim.max_recipients = 2;
+    lim.max_errors = 5;
+
+    smtp_server_session s("f", lim);
+    CHECK(s.feed("EHLO " + std::string(100, 'x') + "\r\nNOOP\r\n") == "500 5.5.2 Error: line too long\r\n250 2.0.0 Ok\r\n");
+    // An over-long line that arrives in pieces is answered once and skipped to its end.
+    CHECK(s.feed(std::string(70, 'y')) == "500 5.5.2 Error: line too long\r\n");
+    CHECK(s.feed(std::string(500, 'y')).empty());
+    CHECK(s.feed("yyy\r\nEHLO c\r\n").rfind("250-f\r\n", 0) == 0);
+
+    CHECK(s.feed("MAIL FROM:<a@example.org> SIZE=1000\r\n") == "552 5.3.4 Message size exceeds fixed limit\r\n");
+    s.feed("MAIL FROM:<a@example.org>\r\nRCPT TO:<1@example.org>\r\nRCPT TO:<2@example.org>\r\n");
+    CHECK(s.feed("RCPT TO:<3@example.org>\r\n") == "452 4.5.3 Error: too many recipients\r\n");
+    s.feed("DATA\r\n");
+    std::string big;
+    for (int i = 0; i < 20; ++i) big += "0123456789\r\n";
+    CHECK(s.feed(big + ".\r\n") == "552 5.3.4 Error: message file too big\r\n");
+    CHECK_FALSE(s.has_message());
+    CHECK(s.feed("RCPT TO:<b@example.org>\r\n") == "503 5.5.1 Error: need MAIL command\r\n");  // reset
+
+    smtp_server_session t("f", lim);
+    std::string out;
+    for (int i = 0; i < 10 && !t.closed(); ++i) out += t.feed("BAD\r\n");
+    CHECK(t.closed());
+    CHECK(out.find("421 4.7.0 f Error: too many errors") != std::string::npos);
+}
+
+TEST_CASE("long data lines are content, kept bounded and intact") {
+    server_limits lim;
+    lim.max_line_bytes = 64;
+    smtp_server_session s("f", lim);
+    s.feed("HELO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@x.example>\r\nDATA\r\n");
+    std::string line(1000, 'z');
+    for (std::size_t i = 0; i < line.size(); i += 100) s.feed(line.substr(i, 100));
+    s.feed("\r\n.\r\n");
+    REQUIRE(s.has_message());
+    CHECK(s.message().message == line + "\r\n");
+}
+
+TEST_CASE("input pipelined past DATA's end is held, and bounded") {
+    server_limits lim;
+    lim.max_pending_bytes = 16;
+    smtp_server_session s("f", lim);
+    s.feed("HELO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@x.example>\r\nDATA\r\nx\r\n.\r\n");
+    REQUIRE(s.has_message());
+    CHECK(s.feed("NOOP\r\n").empty());
+    CHECK(s.feed(std::string(100, 'n')).empty());  // over the bound: the session will end
+    std::string out = s.complete("451 4.3.0 Error: queue file write error");
+    CHECK(out.rfind("451 4.3.0", 0) == 0);
+    CHECK(out.find("421 4.7.0") != std::string::npos);
+    CHECK(s.closed());
+}
+
+TEST_CASE("two transactions on one connection; HELO and XFORWARD persist, the rest resets") {
+    smtp_server_session s("f");
+    s.feed(envelope + content);
+    REQUIRE(s.has_message());
+    s.complete("250 2.0.0 Ok: queued as A");
+    s.feed("MAIL FROM:<c@example.org>\r\nRCPT TO:<d@example.org>\r\nDATA\r\nsecond\r\n.\r\n");
+    REQUIRE(s.has_message());
+    CHECK(s.message().mail_from == "c@example.org");
+    CHECK(s.message().recipients.size() == 1);
+    CHECK(s.message().message == "second\r\n");
+    CHECK(s.message().helo == "client.example.org");
+    CHECK(s.message().xforward.size() == 3);
+}
