@@ -1,0 +1,83 @@
+// The client side: reinjection of an accepted message into Postfix's second smtpd (FILTER_README,
+// 127.0.0.1:10026 by default). A pure state machine like the server: feed() takes the server's
+// bytes and returns what to send. One transaction at a time; after it, the connection is idle
+// and start() may begin the next one (connection reuse).
+//
+// Commands are sent one at a time (no PIPELINING): on loopback a round trip costs microseconds
+// and the replies map one to one. Parameters are passed on only when the next hop offers the
+// extension they belong to (SIZE, BODY=8BITMIME, DSN's RET/ENVID/NOTIFY/ORCPT, SMTPUTF8).
+// Every recipient must be accepted; otherwise the transaction is abandoned (RSET) and the
+// first refusal is the outcome, so the filter answers it for the whole message.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ndrguard/filter/smtp_server.hpp"
+
+namespace ndrguard::filter {
+
+struct smtp_reply {
+    int code = 0;            // 250, 451, ...
+    std::string text;        // all lines, joined with "\n", without the codes
+    bool positive() const { return code >= 200 && code < 400; }
+    bool temporary() const { return code >= 400 && code < 500; }
+};
+
+// Parses one complete reply ("250-a\r\n250 b\r\n") from the front of `buffer`; returns the
+// bytes it used, 0 if the reply is not complete yet. `bad` is set on a malformed line.
+std::size_t parse_reply(std::string_view buffer, smtp_reply& out, bool& bad);
+
+// "250 2.0.0 Ok: queued as 4F2A81C0031" -> "4F2A81C0031" ("" when none is named).
+std::string queue_id_of(const smtp_reply& r);
+
+// XFORWARD attribute lines, each under `max_line` bytes (Postfix reads 512-byte lines).
+std::vector<std::string> xforward_lines(const std::vector<std::pair<std::string, std::string>>& attrs,
+                                        std::size_t max_line = 512);
+
+// Dot-stuffs a message with CRLF line endings and appends the ".\r\n" terminator.
+std::string dot_stuffed(std::string_view message);
+
+class smtp_client_session {
+public:
+    enum class status { connecting, idle, busy, delivered, refused, broken };
+
+    explicit smtp_client_session(std::string helo_name) : helo_name_(std::move(helo_name)) {}
+
+    // Begins a transaction. Allowed when the connection is new (before the greeting), idle, or
+    // just finished one (delivered/refused); returns the bytes to send now (often none).
+    std::string start(const transaction& txn);
+
+    // The server's bytes; returns what to send next.
+    std::string feed(std::string_view bytes);
+
+    status state() const { return status_; }
+    const smtp_reply& outcome() const { return outcome_; }  // after delivered/refused/broken
+    std::string queue_id() const { return queue_id_of(outcome_); }
+    bool reusable() const { return status_ == status::delivered || status_ == status::refused || status_ == status::idle; }
+
+    // "QUIT\r\n" for an orderly close of an idle connection.
+    static std::string quit() { return "QUIT\r\n"; }
+
+private:
+    enum class step { greeting, ehlo, xforward, mail, rcpt, data, content, rset, none };
+    std::string next_command();
+    std::string finish(status s, smtp_reply r);
+
+    std::string helo_name_;
+    status status_ = status::connecting;
+    step step_ = step::greeting;
+    std::string input_;
+    smtp_reply outcome_;
+    const transaction* txn_ = nullptr;
+    std::vector<std::string> xforward_pending_;
+    std::size_t next_rcpt_ = 0;
+    bool have_ehlo_ = false;
+    // What the next hop offers.
+    bool offers_size_ = false, offers_8bitmime_ = false, offers_dsn_ = false, offers_smtputf8_ = false,
+         offers_xforward_ = false;
+};
+
+}  // namespace ndrguard::filter
