@@ -1,0 +1,66 @@
+// The verdict policy of DESIGN.md: what to do with an inbound message, from its class, what the
+// sent log says of the ids it names, and the filter's mode. Pure; every cell configurable.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ndrguard/detector/detector.hpp"
+
+namespace ndrguard::filter {
+
+enum class verification { verified, forged, unverifiable };
+enum class action { deliver, reject, quarantine };
+
+std::string_view to_string(verification v);
+std::string_view to_string(action a);
+std::optional<action> parse_action(std::string_view name);
+
+// verified: some id it names is in the sent log; forged: it names ids, none of them ours;
+// unverifiable: it names none.
+verification verify(const std::vector<std::string>& named_ids, const std::vector<std::string>& found_in_sent_log);
+
+enum class filter_mode { after_queue, before_queue };
+
+struct policy_context {
+    filter_mode mode = filter_mode::after_queue;
+    bool null_sender = false;  // MAIL FROM:<>
+    bool shadow = false;       // decide and record, deliver everything
+    bool warm_up = false;      // the sent log does not yet cover the bounce window
+    bool storm = false;        // the recipient mailbox is in storm mode
+};
+
+struct decision {
+    action act = action::deliver;          // what happens
+    action policy_act = action::deliver;   // what the table said, before the safety rules
+    std::vector<std::string_view> notes;   // why they differ: "shadow", "warm_up", "non_null_sender_after_queue", "storm"
+};
+
+class policy {
+public:
+    policy();  // the defaults of DESIGN.md
+
+    // Cell for a class (dsn and ndr share a row, as do autoreply, challenge and virus_notice;
+    // mdn and feedback; not_bounce is always delivered).
+    void set(detector::message_class c, verification v, action a);
+    action cell(detector::message_class c, verification v) const;
+
+    // "dsn.forged=reject" style settings, as in the configuration file; false if malformed.
+    bool set_from_text(std::string_view key, std::string_view value);
+
+    decision decide(detector::message_class c, verification v, const policy_context& ctx) const;
+
+private:
+    enum row { bounce_row, reply_row, report_row, rows };
+    static std::optional<row> row_of(detector::message_class c);
+    std::array<std::array<action, 3>, rows> table_{};
+};
+
+// The header on delivered bounces, for users' Sieve rules: "verified msgid=<id> reasons=a,b".
+std::string verdict_header_value(verification v, const std::vector<std::string>& ids,
+                                 const std::vector<std::string_view>& reasons, const decision& d);
+
+}  // namespace ndrguard::filter

@@ -1,0 +1,82 @@
+// The verdict policy: DESIGN.md's table as defaults, and the safety rules on top of it.
+#include <doctest/doctest.h>
+
+#include "ndrguard/filter/policy.hpp"
+
+using namespace ndrguard::filter;
+using mc = ndrguard::detector::message_class;
+
+TEST_CASE("verification from the ids named and the ids found") {
+    CHECK(verify({}, {}) == verification::unverifiable);
+    CHECK(verify({"a@x", "b@x"}, {"b@x"}) == verification::verified);
+    CHECK(verify({"a@x"}, {}) == verification::forged);
+}
+
+TEST_CASE("the defaults are DESIGN.md's table") {
+    policy p;
+    CHECK(p.cell(mc::dsn, verification::verified) == action::deliver);
+    CHECK(p.cell(mc::ndr, verification::forged) == action::reject);
+    CHECK(p.cell(mc::dsn, verification::unverifiable) == action::deliver);
+    CHECK(p.cell(mc::autoreply, verification::forged) == action::quarantine);
+    CHECK(p.cell(mc::virus_notice, verification::forged) == action::quarantine);
+    CHECK(p.cell(mc::feedback, verification::forged) == action::deliver);
+    CHECK(p.cell(mc::not_bounce, verification::forged) == action::deliver);
+}
+
+TEST_CASE("reject only null senders after queue; warm-up, storm and shadow") {
+    policy p;
+    policy_context aq;
+    aq.null_sender = true;
+    CHECK(p.decide(mc::dsn, verification::forged, aq).act == action::reject);
+
+    policy_context non_null;  // after queue, MAIL FROM not <>
+    auto d = p.decide(mc::ndr, verification::forged, non_null);
+    CHECK(d.act == action::quarantine);
+    CHECK(d.policy_act == action::reject);
+    REQUIRE(d.notes.size() == 1);
+    CHECK(d.notes[0] == "non_null_sender_after_queue");
+
+    policy_context bq;
+    bq.mode = filter_mode::before_queue;  // the 5xx reaches the client: no bounce is made
+    CHECK(p.decide(mc::ndr, verification::forged, bq).act == action::reject);
+
+    policy_context warm = aq;
+    warm.warm_up = true;
+    CHECK(p.decide(mc::dsn, verification::forged, warm).act == action::quarantine);
+
+    policy_context storm;
+    storm.storm = true;
+    CHECK(p.decide(mc::dsn, verification::unverifiable, storm).act == action::quarantine);
+    CHECK(p.decide(mc::autoreply, verification::unverifiable, storm).act == action::quarantine);
+    CHECK(p.decide(mc::feedback, verification::unverifiable, storm).act == action::deliver);
+    CHECK(p.decide(mc::dsn, verification::verified, storm).act == action::deliver);
+
+    policy_context shadow = aq;
+    shadow.shadow = true;
+    auto s = p.decide(mc::dsn, verification::forged, shadow);
+    CHECK(s.act == action::deliver);
+    CHECK(s.policy_act == action::reject);
+}
+
+TEST_CASE("cells are configurable from text") {
+    policy p;
+    CHECK(p.set_from_text("dsn.forged", "quarantine"));
+    CHECK(p.cell(mc::ndr, verification::forged) == action::quarantine);  // dsn and ndr share a row
+    CHECK(p.set_from_text("autoreply.unverifiable", "quarantine"));
+    CHECK(p.cell(mc::challenge, verification::unverifiable) == action::quarantine);
+    CHECK_FALSE(p.set_from_text("dsn.forged", "explode"));
+    CHECK_FALSE(p.set_from_text("not_bounce.forged", "reject"));
+    CHECK_FALSE(p.set_from_text("dsn", "reject"));
+    CHECK_FALSE(p.set_from_text("bounce.forged", "reject"));
+}
+
+TEST_CASE("the verdict header is one clean line") {
+    policy p;
+    policy_context shadow;
+    shadow.shadow = true;
+    shadow.null_sender = true;
+    auto d = p.decide(mc::dsn, verification::forged, shadow);
+    std::string h = verdict_header_value(verification::forged, {"a\r\nBcc: x@y"}, {"dsn.rfc3464", "ref.msgid.rfc822"}, d);
+    CHECK(h == "forged msgid=<a  Bcc: x@y> would=reject reasons=dsn.rfc3464,ref.msgid.rfc822");
+    CHECK(h.find('\n') == std::string::npos);
+}
