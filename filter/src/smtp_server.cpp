@@ -63,7 +63,8 @@ bool declared_size(std::string_view params, std::size_t& size) {
     return false;
 }
 
-constexpr std::string_view xforward_names[] = {"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE", "LOGIN"};
+// The attributes of Postfix's XFORWARD_README.
+constexpr std::string_view xforward_names[] = {"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"};
 
 }  // namespace
 
@@ -209,7 +210,7 @@ std::string smtp_server_session::handle_command(std::string_view line) {
         if (!txn_.esmtp) return reply("250 " + hostname_);
         return "250-" + hostname_ + "\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(limits_.max_message_bytes) +
                "\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
-               "250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT LOGIN\r\n";
+               "250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n";
     }
     if (iequals(verb, "MAIL")) {
         if (!have_helo_) return bad("503 5.5.1 Error: send HELO/EHLO first");
