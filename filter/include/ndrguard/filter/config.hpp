@@ -1,0 +1,54 @@
+// `ndrguard serve` configuration: one file of "key = value" lines (deploy/ndrguard.conf lists
+// every key with its default and unit), overridden by --set key=value on the command line.
+// Pure: parsing and validation only; errors name the file, line and key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ndrguard/filter/policy.hpp"
+#include "ndrguard/filter/smtp_server.hpp"
+
+namespace ndrguard::filter {
+
+// An IPv4 or IPv6 network, "192.0.2.0/24", "::1/128"; a bare address is a /32 or /128.
+struct network {
+    std::uint8_t bytes[16] = {};
+    bool v6 = false;
+    int prefix = 0;
+    static std::optional<network> parse(std::string_view text);
+    bool contains(std::string_view address) const;  // a textual address, e.g. XFORWARD ADDR
+};
+
+struct serve_config {
+    std::string listen = "127.0.0.1:10025";     // where Postfix hands us mail
+    std::string next_hop = "127.0.0.1:10026";   // where accepted mail is reinjected
+    filter_mode mode = filter_mode::after_queue;
+    std::string hostname = "localhost";         // in our greeting and added Message-IDs
+    std::string database;                       // libpq conninfo ("" = libpq defaults)
+    std::vector<network> our_networks;          // clients whose mail is outbound
+    bool shadow = false;
+    int bounce_window_days = 7;                 // how far back a bounce may refer (days)
+    int sent_log_retention_days = 30;           // days of the sent log kept (>= window)
+    std::size_t max_sessions = 64;              // concurrent SMTP sessions
+    int idle_timeout_seconds = 300;             // between two client reads or writes
+    int reinject_timeout_seconds = 120;
+    std::string verdict_header = "X-NDRGuard";
+    server_limits limits;                       // max_line_bytes, max_message_bytes, max_recipients
+    policy verdicts;                            // policy.<class>.<verification> = action
+
+    serve_config();
+    // Applies one setting; returns an error message, or "" when it was applied.
+    std::string set(std::string_view key, std::string_view value);
+};
+
+// Reads a configuration text (the file's content); errors as "NAME:LINE: message".
+std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view text, std::string_view name);
+
+// Splits "host:port" and "[v6]:port"; nullopt on a malformed value.
+std::optional<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view value);
+
+}  // namespace ndrguard::filter

@@ -1,0 +1,72 @@
+// Configuration parsing: every key, defaults, errors with file and line, networks.
+#include <doctest/doctest.h>
+
+#include "ndrguard/filter/config.hpp"
+
+using namespace ndrguard::filter;
+
+TEST_CASE("networks: IPv4, IPv6, prefixes, mapped addresses, Postfix's IPv6: form") {
+    auto lan = network::parse("192.0.2.0/24");
+    REQUIRE(lan);
+    CHECK(lan->contains("192.0.2.77"));
+    CHECK_FALSE(lan->contains("192.0.3.1"));
+    CHECK(lan->contains("::ffff:192.0.2.5"));
+    CHECK_FALSE(lan->contains("garbage"));
+    auto v6 = network::parse("2001:db8::/32");
+    REQUIRE(v6);
+    CHECK(v6->contains("IPv6:2001:db8:1::5"));
+    CHECK_FALSE(v6->contains("2001:db9::1"));
+    CHECK_FALSE(v6->contains("192.0.2.1"));
+    auto host = network::parse("198.51.100.7");
+    REQUIRE(host);
+    CHECK(host->contains("198.51.100.7"));
+    CHECK_FALSE(host->contains("198.51.100.8"));
+    CHECK(network::parse("0.0.0.0/0")->contains("203.0.113.9"));
+    CHECK_FALSE(network::parse("192.0.2.0/33"));
+    CHECK_FALSE(network::parse("300.1.1.1"));
+}
+
+TEST_CASE("host:port") {
+    CHECK(split_host_port("127.0.0.1:10026") == std::make_pair(std::string("127.0.0.1"), std::uint16_t(10026)));
+    CHECK(split_host_port("[::1]:25") == std::make_pair(std::string("::1"), std::uint16_t(25)));
+    CHECK_FALSE(split_host_port("127.0.0.1"));
+    CHECK_FALSE(split_host_port("::1:25"));
+    CHECK_FALSE(split_host_port("host:0"));
+    CHECK_FALSE(split_host_port("host:70000"));
+}
+
+TEST_CASE("a configuration file: values, comments, errors with line numbers") {
+    serve_config cfg;
+    CHECK(cfg.our_networks.size() == 2);  // loopback by default
+    auto errors = apply_config_text(cfg,
+                                    "# ndrguard\n"
+                                    "listen = 127.0.0.1:10099\n"
+                                    "mode = before_queue   # comment\n"
+                                    "our_networks = 192.0.2.0/24, 2001:db8::/32\n"
+                                    "shadow = yes\n"
+                                    "policy.dsn.forged = quarantine\n"
+                                    "max_recipients = 50\n"
+                                    "bogus_key = 1\n"
+                                    "bounce_window_days = 0\n"
+                                    "no equals sign\n",
+                                    "test.conf");
+    CHECK(cfg.listen == "127.0.0.1:10099");
+    CHECK(cfg.mode == filter_mode::before_queue);
+    CHECK(cfg.our_networks.size() == 2);
+    CHECK(cfg.our_networks[0].contains("192.0.2.9"));
+    CHECK(cfg.shadow);
+    CHECK(cfg.verdicts.cell(ndrguard::detector::message_class::ndr, verification::forged) == action::quarantine);
+    CHECK(cfg.limits.max_recipients == 50);
+    REQUIRE(errors.size() == 3);
+    CHECK(errors[0] == "test.conf:8: unknown key 'bogus_key'");
+    CHECK(errors[1].rfind("test.conf:9: bounce_window_days: want 1..365", 0) == 0);
+    CHECK(errors[2] == "test.conf:10: want key = value");
+    CHECK(cfg.bounce_window_days == 7);  // unchanged by the bad line
+}
+
+TEST_CASE("retention shorter than the bounce window is refused") {
+    serve_config cfg;
+    auto errors = apply_config_text(cfg, "sent_log_retention_days = 3\n", "x.conf");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].find("at least bounce_window_days") != std::string::npos);
+}
