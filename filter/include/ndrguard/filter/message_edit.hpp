@@ -1,0 +1,27 @@
+// Small edits of a message on its way through the filter: is a header there, add one at the
+// top, make a Message-ID. Pure; the message is CRLF text as the SMTP server produced it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ndrguard::filter {
+
+// The header section (up to the first empty line, or all of it).
+std::string_view header_section(std::string_view message);
+
+// True if the header section has a field of that name (case-insensitive).
+bool has_header(std::string_view message, std::string_view name);
+
+// The value of the first such field, unfolded and trimmed ("" when absent).
+std::string header_value(std::string_view message, std::string_view name);
+
+// "Name: value\r\n" + message.
+std::string with_header_on_top(std::string_view message, std::string_view name, std::string_view value);
+
+// "<20260302T091500.9f86d081884c7d65@host>" from the time and 64 random bits.
+std::string make_message_id(std::chrono::system_clock::time_point now, std::uint64_t random, std::string_view host);
+
+}  // namespace ndrguard::filter
