@@ -6,6 +6,7 @@
 
 #include "migrate_command.hpp"
 #include "scan_command.hpp"
+#include "serve_command.hpp"
 
 namespace {
 
@@ -17,13 +18,14 @@ const char* const usage =
     "Commands:\n"
     "  scan [--json] PATH...   classify message files, directories (recursively) and mbox files\n"
     "  migrate [--db CONNINFO] apply the PostgreSQL schema migrations (sql/)\n"
+    "  serve [--config FILE]   run the Postfix content filter (after- or before-queue)\n"
     "  help [COMMAND]          show this text, or a command's own help\n"
     "\n"
     "Options:\n"
     "  -h, --help              show this text\n"
     "  --version               print the version\n"
     "\n"
-    "The content filter (serve), quarantine and digest commands are not built yet.\n";
+    "The quarantine and digest commands are not built yet (issues 4 and 5).\n";
 
 }  // namespace
 
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
     if (command == "help") {
         if (!rest.empty() && rest.front() == "scan") std::cout << ndrguard::app::scan_usage;
         else if (!rest.empty() && rest.front() == "migrate") std::cout << ndrguard::app::migrate_usage;
+        else if (!rest.empty() && rest.front() == "serve") std::cout << ndrguard::app::serve_usage;
         else std::cout << usage;
         return 0;
     }
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
     }
     if (command == "scan") return ndrguard::app::run_scan(rest);
     if (command == "migrate") return ndrguard::app::run_migrate(rest);
+    if (command == "serve") return ndrguard::app::run_serve(rest);
     std::cerr << "ndrguard: unknown command '" << command << "'\n\n" << usage;
     return 2;
 }

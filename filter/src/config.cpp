@@ -133,6 +133,10 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
             pos = end + 1;
         }
         our_networks = std::move(nets);
+    } else if (key == "warm_up") {
+        if (value == "auto") warm_up_auto = true;
+        else if (value == "off") warm_up_auto = false;
+        else return bad("want auto or off");
     } else if (key == "shadow") {
         if (!parse_bool(value, shadow)) return bad("want yes or no");
     } else if (key == "bounce_window_days") {

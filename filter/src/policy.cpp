@@ -98,6 +98,7 @@ decision policy::decide(det::message_class c, verification v, const policy_conte
         d.act = action::quarantine;  // Postfix would bounce it: that is backscatter
         d.notes.push_back("non_null_sender_after_queue");
     }
+    d.intended = d.act;
     if (ctx.shadow && d.act != action::deliver) {
         d.act = action::deliver;
         d.notes.push_back("shadow");
@@ -109,7 +110,7 @@ std::string verdict_header_value(verification v, const std::vector<std::string>&
                                  const std::vector<std::string_view>& reasons, const decision& d) {
     std::string out(to_string(v));
     if (!ids.empty()) out += " msgid=<" + ids.front() + ">";
-    if (d.policy_act != d.act) out += " would=" + std::string(to_string(d.policy_act));
+    if (d.intended != d.act) out += " would=" + std::string(to_string(d.intended));
     if (!reasons.empty()) {
         out += " reasons=";
         for (std::size_t i = 0; i < reasons.size(); ++i) out += (i ? "," : "") + std::string(reasons[i]);

@@ -56,6 +56,13 @@ TEST_CASE("reject only null senders after queue; warm-up, storm and shadow") {
     auto s = p.decide(mc::dsn, verification::forged, shadow);
     CHECK(s.act == action::deliver);
     CHECK(s.policy_act == action::reject);
+    CHECK(s.intended == action::reject);
+
+    policy_context shadow_non_null;  // after queue, not <>: the safety rule first, then shadow
+    shadow_non_null.shadow = true;
+    auto sn = p.decide(mc::ndr, verification::forged, shadow_non_null);
+    CHECK(sn.intended == action::quarantine);
+    CHECK(sn.act == action::deliver);
 }
 
 TEST_CASE("cells are configurable from text") {

@@ -3,6 +3,7 @@
 # it cannot collide with any other server on the machine), no fsync (test data is disposable).
 #   pg_cluster.sh start DIR   -> writes DIR/conninfo; exit 77 when PostgreSQL is not installed
 #   pg_cluster.sh stop DIR
+#   pg_cluster.sh pause DIR | resume DIR   (stop and start again, keeping the data)
 # As root the server runs as the `postgres` user: initdb refuses to run as root.
 set -eu
 cmd=$1 dir=$2
@@ -28,13 +29,21 @@ start)
     echo "host=$dir port=5433 dbname=postgres user=postgres" >"$dir/conninfo"
     echo "PostgreSQL test cluster running in $dir"
     ;;
+pause)
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+resume)
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-p 5433 -k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null
+    ;;
 stop)
     if [ -f "$dir/data/postmaster.pid" ]; then as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
     rm -rf "$dir"
     echo "PostgreSQL test cluster stopped"
     ;;
 *)
-    echo "usage: pg_cluster.sh start|stop DIR" >&2
+    echo "usage: pg_cluster.sh start|stop|pause|resume DIR" >&2
     exit 2
     ;;
 esac

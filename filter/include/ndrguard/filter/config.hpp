@@ -31,6 +31,8 @@ struct serve_config {
     std::string database;                       // libpq conninfo ("" = libpq defaults)
     std::vector<network> our_networks;          // clients whose mail is outbound
     bool shadow = false;
+    bool warm_up_auto = true;                   // warm_up = auto|off: no rejection until the
+                                                // sent log covers bounce_window_days
     int bounce_window_days = 7;                 // how far back a bounce may refer (days)
     int sent_log_retention_days = 30;           // days of the sent log kept (>= window)
     std::size_t max_sessions = 64;              // concurrent SMTP sessions

@@ -36,6 +36,8 @@ struct policy_context {
 struct decision {
     action act = action::deliver;          // what happens
     action policy_act = action::deliver;   // what the table said, before the safety rules
+    action intended = action::deliver;     // after the safety rules, before shadow mode (and
+                                           // before any fallback of the caller's)
     std::vector<std::string_view> notes;   // why they differ: "shadow", "warm_up", "non_null_sender_after_queue", "storm"
 };
 
@@ -59,7 +61,8 @@ private:
     std::array<std::array<action, 3>, rows> table_{};
 };
 
-// The header on delivered bounces, for users' Sieve rules: "verified msgid=<id> reasons=a,b".
+// The header on delivered bounces, for users' Sieve rules: "verified msgid=<id> reasons=a,b",
+// with "would=ACTION" when the message is delivered although the verdict was another action.
 std::string verdict_header_value(verification v, const std::vector<std::string>& ids,
                                  const std::vector<std::string_view>& reasons, const decision& d);
 

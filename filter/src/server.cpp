@@ -1,0 +1,333 @@
+#include "ndrguard/filter/server.hpp"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <iomanip>
+#include <mutex>
+#include <ostream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "ndrguard/detector/detector.hpp"
+#include "ndrguard/filter/message_edit.hpp"
+#include "ndrguard/filter/smtp_client.hpp"
+#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/quarantine/database.hpp"
+#include "ndrguard/quarantine/sent_log_writer.hpp"
+
+namespace ndrguard::filter {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+namespace det = ndrguard::detector;
+namespace q = ndrguard::quarantine;
+
+namespace {
+
+void set_timeouts(tcp::socket& s, int seconds) {
+    timeval tv{};
+    tv.tv_sec = seconds;
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+std::string xforward_value(const transaction& t, std::string_view name) {
+    for (const auto& [k, v] : t.xforward)
+        if (k == name) return v;
+    return {};
+}
+
+// Log values are hostile input: one line, no spaces that would split key=value pairs.
+std::string log_safe(std::string_view v, std::size_t max = 200) {
+    std::string out;
+    for (char c : v.substr(0, max)) out.push_back((static_cast<unsigned char>(c) <= ' ' || c == '"') ? '_' : c);
+    return out.empty() ? "-" : out;
+}
+
+// The connection to the next hop, reused across transactions of one session.
+class reinjector {
+public:
+    reinjector(const serve_config& cfg) : cfg_(cfg) {}
+
+    smtp_reply send(const transaction& t) {
+        bool reused = socket_ && client_ && client_->reusable();
+        smtp_reply r = attempt(t);
+        // An idle connection the next hop closed meanwhile: one fresh try.
+        if (reused && r.code == 0) r = attempt(t);
+        if (r.code == 0) r = {451, "4.3.0 Error: cannot reach the next hop " + cfg_.next_hop};
+        return r;
+    }
+
+private:
+    smtp_reply attempt(const transaction& t) {
+        try {
+            if (!socket_ || !client_ || !client_->reusable()) connect();
+            std::string out = client_->start(t);
+            char buf[16384];
+            while (true) {
+                if (!out.empty()) asio::write(*socket_, asio::buffer(out));
+                auto st = client_->state();
+                if (st == smtp_client_session::status::delivered || st == smtp_client_session::status::refused)
+                    return client_->outcome();
+                if (st == smtp_client_session::status::broken) {
+                    smtp_reply r = client_->outcome();
+                    reset();
+                    if (r.code >= 500) r = {451, "4.3.0 Error: next hop refused the connection: " + r.text};
+                    return r;
+                }
+                std::size_t n = socket_->read_some(asio::buffer(buf));
+                out = client_->feed(std::string_view(buf, n));
+            }
+        } catch (const std::exception&) {
+            reset();
+            return {};
+        }
+    }
+    void connect() {
+        reset();
+        auto hp = split_host_port(cfg_.next_hop);
+        asio::ip::tcp::resolver resolver(io_);
+        auto endpoints = resolver.resolve(hp->first, std::to_string(hp->second));
+        socket_ = std::make_unique<tcp::socket>(io_);
+        asio::connect(*socket_, endpoints);
+        set_timeouts(*socket_, cfg_.reinject_timeout_seconds);
+        client_ = std::make_unique<smtp_client_session>(cfg_.hostname);
+    }
+    void reset() {
+        if (socket_) {
+            boost::system::error_code ec;
+            socket_->close(ec);
+        }
+        socket_.reset();
+        client_.reset();
+    }
+
+    const serve_config& cfg_;
+    asio::io_context io_;
+    std::unique_ptr<tcp::socket> socket_;
+    std::unique_ptr<smtp_client_session> client_;
+};
+
+}  // namespace
+
+struct filter_server::impl {
+    impl(serve_config c, std::ostream& l) : cfg(std::move(c)), log(l), writer(cfg.database) {}
+
+    serve_config cfg;
+    std::ostream& log;
+    q::sent_log_writer writer;
+    asio::io_context io;
+    std::unique_ptr<tcp::acceptor> acceptor;
+    std::atomic<bool> stopping{false};
+    std::mutex mu;
+    std::condition_variable sessions_done;
+    std::size_t sessions = 0;
+    std::mutex log_mu;
+
+    void write_log(const std::string& line) {
+        std::lock_guard lock(log_mu);
+        log << line << std::endl;
+    }
+
+    void session(tcp::socket socket);
+    std::string handle(const transaction& t, const std::string& peer, std::unique_ptr<q::database>& db,
+                       reinjector& rj);
+};
+
+std::string filter_server::impl::handle(const transaction& t, const std::string& peer,
+                                        std::unique_ptr<q::database>& db, reinjector& rj) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto now = std::chrono::system_clock::now();
+    std::string client = xforward_value(t, "ADDR");
+    if (client.empty() || client == "[UNAVAILABLE]") client = peer;
+    bool outbound = false;
+    for (const auto& n : cfg.our_networks)
+        if (n.contains(client)) outbound = true;
+
+    std::ostringstream line;
+    line << "ndrguard: queue_id=" << log_safe(xforward_value(t, "IDENT")) << " client=" << log_safe(client)
+         << " from=<" << log_safe(t.mail_from, 100) << "> rcpts=" << t.recipients.size()
+         << " size=" << t.message.size() << " direction=" << (outbound ? "outbound" : "inbound");
+    std::string answer;
+    transaction out = t;
+
+    auto reinject = [&]() {
+        smtp_reply r = rj.send(out);
+        std::string first_line = r.text.substr(0, r.text.find('\n'));
+        if (r.code == 250) {
+            std::string qid = queue_id_of(r);
+            line << " next_hop_queue_id=" << log_safe(qid);
+            return "250 2.0.0 Ok: queued as " + (qid.empty() ? std::string("(unknown)") : qid);
+        }
+        // A refusal of the next hop is passed on as it is; anything else keeps the message.
+        if (r.code >= 400 && r.code < 600) return std::to_string(r.code) + " " + first_line;
+        return std::string("451 4.3.0 Error: next hop failed");
+    };
+
+    if (outbound) {
+        if (!has_header(t.message, "Message-ID")) {
+            static thread_local std::mt19937_64 rng(std::random_device{}());
+            out.message = with_header_on_top(t.message, "Message-ID", make_message_id(now, rng(), cfg.hostname));
+            line << " message_id_added=yes";
+        }
+        std::string id = header_value(out.message, "Message-ID");
+        std::vector<std::string> rcpts;
+        for (const auto& r : t.recipients) rcpts.push_back(r.address);
+        std::string error;
+        std::string normalized = det::normalize_message_id(id);
+        line << " msgid=<" << log_safe(normalized) << ">";
+        if (!normalized.empty() && !writer.record({id, t.mail_from, rcpts, now}, error)) {
+            line << " action=tempfail error=" << log_safe(error, 300);
+            answer = "451 4.3.0 Error: sent log unavailable, try again later";
+        } else {
+            line << " action=deliver";
+            answer = reinject();
+        }
+    } else {
+        det::envelope env;
+        env.mail_from = t.mail_from;
+        det::result r = det::classify(t.message, env);
+        line << " class=" << det::to_string(r.klass);
+        if (r.klass == det::message_class::not_bounce) {
+            line << " action=deliver";
+            answer = reinject();
+        } else {
+            std::vector<std::string> found;
+            bool db_ok = true;
+            bool warm_up = false;
+            try {
+                if (!db) db = std::make_unique<q::database>(cfg.database);
+                q::sent_log sent(*db);
+                for (const auto& m : sent.lookup(r.message_ids, now - std::chrono::days(cfg.bounce_window_days)))
+                    found.push_back(m.message_id);
+                auto days = sent.days();
+                warm_up = cfg.warm_up_auto &&
+                          (days.empty() || days.front() > q::utc_day(now) - std::chrono::days(cfg.bounce_window_days));
+            } catch (const std::exception& e) {
+                db.reset();
+                db_ok = false;
+                line << " error=" << log_safe(e.what(), 300);
+            }
+            if (!db_ok) {
+                line << " action=tempfail";
+                answer = "451 4.3.0 Error: sent log unavailable, try again later";
+            } else {
+                verification v = verify(r.message_ids, found);
+                policy_context ctx;
+                ctx.mode = cfg.mode;
+                ctx.null_sender = t.mail_from.empty();
+                ctx.shadow = cfg.shadow;
+                ctx.warm_up = warm_up;
+                decision d = cfg.verdicts.decide(r.klass, v, ctx);
+                line << " verification=" << to_string(v) << " policy=" << to_string(d.policy_act);
+                for (auto n : d.notes) line << " note=" << n;
+                if (d.act == action::quarantine) {
+                    // The quarantine store comes with issue 4: until then, deliver, marked.
+                    d.notes.push_back("quarantine_unavailable");
+                    line << " note=quarantine_unavailable";
+                    d.intended = action::quarantine;
+                    d.act = action::deliver;
+                }
+                line << " action=" << to_string(d.act) << " ids=" << r.message_ids.size();
+                if (!r.message_ids.empty()) line << " msgid=<" << log_safe(r.message_ids.front()) << ">";
+                line << " reasons=";
+                for (std::size_t i = 0; i < r.reasons.size(); ++i) line << (i ? "," : "") << r.reasons[i];
+                if (d.act == action::reject) {
+                    answer = "550 5.7.1 Error: bounce of a message not sent from here (backscatter)";
+                } else {
+                    out.message = with_header_on_top(t.message, cfg.verdict_header,
+                                                     verdict_header_value(v, r.message_ids, r.reasons, d));
+                    answer = reinject();
+                }
+            }
+        }
+    }
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    line << " reply=\"" << answer.substr(0, 80) << "\" ms=" << std::fixed << std::setprecision(1) << ms;
+    write_log(line.str());
+    return answer;
+}
+
+void filter_server::impl::session(tcp::socket socket) {
+    std::string peer = "unknown";
+    try {
+        peer = socket.remote_endpoint().address().to_string();
+        set_timeouts(socket, cfg.idle_timeout_seconds);
+        smtp_server_session s(cfg.hostname, cfg.limits);
+        asio::write(socket, asio::buffer(s.greeting()));
+        std::unique_ptr<q::database> db;  // this session's, for lookups
+        reinjector rj(cfg);
+        char buf[65536];
+        while (!s.closed()) {
+            boost::system::error_code ec;
+            std::size_t n = socket.read_some(asio::buffer(buf), ec);
+            if (ec) break;  // gone, or idle too long: nothing was accepted, nothing is lost
+            std::string out = s.feed(std::string_view(buf, n));
+            while (s.has_message()) {
+                out += s.complete(handle(s.message(), peer, db, rj));
+            }
+            if (!out.empty()) asio::write(socket, asio::buffer(out));
+        }
+    } catch (const std::exception& e) {
+        write_log("ndrguard: session client=" + log_safe(peer) + " ended: " + log_safe(e.what(), 300));
+    }
+}
+
+filter_server::filter_server(serve_config cfg, std::ostream& log) : impl_(std::make_unique<impl>(std::move(cfg), log)) {}
+filter_server::~filter_server() = default;
+
+void filter_server::bind() {
+    auto hp = split_host_port(impl_->cfg.listen);
+    if (!hp) throw std::runtime_error("listen: want host:port, got " + impl_->cfg.listen);
+    tcp::endpoint ep(asio::ip::make_address(hp->first), hp->second);
+    impl_->acceptor = std::make_unique<tcp::acceptor>(impl_->io);
+    impl_->acceptor->open(ep.protocol());
+    impl_->acceptor->set_option(tcp::acceptor::reuse_address(true));
+    impl_->acceptor->bind(ep);
+    impl_->acceptor->listen();
+}
+
+void filter_server::stop() {
+    impl_->stopping = true;
+    if (impl_->acceptor) ::shutdown(impl_->acceptor->native_handle(), SHUT_RDWR);  // wakes accept()
+}
+
+void filter_server::run() {
+    impl& m = *impl_;
+    while (!m.stopping) {
+        tcp::socket socket(m.io);
+        boost::system::error_code ec;
+        m.acceptor->accept(socket, ec);
+        if (ec) {
+            if (m.stopping) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));  // EMFILE and the like
+            continue;
+        }
+        {
+            std::lock_guard lock(m.mu);
+            if (m.sessions >= m.cfg.max_sessions) {
+                boost::system::error_code ignore;
+                asio::write(socket, asio::buffer(std::string("421 4.3.2 ") + m.cfg.hostname + " Service busy, try again later\r\n"), ignore);
+                m.write_log("ndrguard: refused a connection: max_sessions=" + std::to_string(m.cfg.max_sessions) + " reached");
+                continue;
+            }
+            ++m.sessions;
+        }
+        std::thread([&m, s = std::move(socket)]() mutable {
+            m.session(std::move(s));
+            std::lock_guard lock(m.mu);
+            --m.sessions;
+            m.sessions_done.notify_all();
+        }).detach();
+    }
+    // Let running sessions finish their message (bounded: Postfix retries what is cut off).
+    std::unique_lock lock(m.mu);
+    m.sessions_done.wait_for(lock, std::chrono::seconds(30), [&] { return m.sessions == 0; });
+}
+
+}  // namespace ndrguard::filter

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""End to end: `ndrguard serve` between an SMTP client (as Postfix would connect) and a next
+hop (smtp_sink.py), on a throwaway PostgreSQL. Checks the VBounce core and that nothing is
+lost: outbound recorded, a genuine bounce delivered with the verdict header, a forged null-
+sender bounce rejected, a forged non-null-sender bounce never 5xx'd after queue, database down
+-> 451 and delivered once it is back, next hop down -> 451.
+usage: e2e_serve.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR        (exit 77: skipped)"""
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+
+ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
+failures = []
+
+
+def check(name, ok, detail=""):
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail), flush=True)
+    if not ok:
+        failures.append(name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def send(port, mail_from, rcpts, message, client_addr=None):
+    """One transaction; returns (code, text) of the answer to the message (or to the first refusal)."""
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    try:
+        s.ehlo("mx.remote.test")
+        if client_addr:
+            code, text = s.docmd("XFORWARD", "NAME=mx.remote.test ADDR=%s IDENT=Q%d" % (client_addr, int(time.time() * 1000) % 100000))
+            if code != 250:
+                return code, text
+        code, text = s.mail(mail_from)
+        if code != 250:
+            return code, text
+        for r in rcpts:
+            code, text = s.rcpt(r)
+            if code != 250:
+                return code, text
+        code, text = s.data(message)
+        return code, text.decode()
+    except smtplib.SMTPDataError as e:
+        return e.smtp_code, e.smtp_error.decode()
+    finally:
+        try:
+            s.quit()
+        except Exception:
+            pass
+
+
+def sink_messages(sink_dir):
+    out = {}
+    for name in sorted(os.listdir(sink_dir)):
+        if name.endswith(".eml"):
+            with open(os.path.join(sink_dir, name), "rb") as f:
+                out[name[:-4]] = f.read().decode("utf-8", "replace")
+    return out
+
+
+def dsn_returning(msgid, returned_from="alice@example.org"):
+    return ("From: MAILER-DAEMON@mx.remote.test (Mail Delivery System)\r\n"
+            "To: %s\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            "Message-ID: <bounce.%s>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+            "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n"
+            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.test\r\n\r\n"
+            "Final-Recipient: rfc822; nobody@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+            "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: %s\r\nTo: nobody@remote.test\r\n"
+            "Subject: hello\r\nMessage-ID: <%s>\r\n\r\n--B--\r\n") % (returned_from, msgid.replace("@", "."), returned_from, msgid)
+
+
+def main():
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    pg_dir = os.path.join(work, "pg")
+    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
+    if r.returncode == 77:
+        print(r.stdout.strip())
+        return 77
+    if r.returncode != 0:
+        print("cannot start PostgreSQL:", r.stdout, r.stderr)
+        return 1
+    conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
+
+    sink_dir = os.path.join(work, "sink")
+    sink_port, port = free_port(), free_port()
+    sink = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "smtp_sink.py"), str(sink_port), sink_dir])
+    log = open(os.path.join(work, "serve.log"), "w")
+    serve = subprocess.Popen([ndrguard, "serve", "--db", conninfo, "--sql-dir", sql_dir,
+                              "--set", "listen=127.0.0.1:%d" % port, "--set", "next_hop=127.0.0.1:%d" % sink_port,
+                              "--set", "hostname=filter.test", "--set", "warm_up=off",
+                              "--set", "our_networks=127.0.0.0/8"], stderr=log)
+    try:
+        check("sink and filter listen", wait_port(sink_port) and wait_port(port))
+
+        # Outbound (client 127.0.0.1 is ours): recorded, then reinjected; the queue id passes on.
+        out_msg = "From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: hello\r\nMessage-ID: <out.1@example.org>\r\n\r\nhi\r\n"
+        code, text = send(port, "alice@example.org", ["bob@remote.test"], out_msg)
+        check("outbound accepted with the next hop's queue id", code == 250 and "queued as SINK" in text, "%s %s" % (code, text))
+        msgs = sink_messages(sink_dir)
+        check("outbound reinjected unchanged", any("Message-ID: <out.1@example.org>" in m and "X-NDRGuard" not in m for m in msgs.values()))
+
+        code, text = send(port, "alice@example.org", ["bob@remote.test"], "From: alice@example.org\r\nSubject: no id\r\n\r\nx\r\n")
+        added = [m for m in sink_messages(sink_dir).values() if "Subject: no id" in m]
+        check("outbound without Message-ID gets one", code == 250 and added and added[0].startswith("Message-ID: <") and "@filter.test>" in added[0])
+
+        # A genuine bounce of out.1: delivered, marked verified.
+        code, text = send(port, "", ["alice@example.org"], dsn_returning("out.1@example.org"), client_addr="203.0.113.5")
+        delivered = [m for m in sink_messages(sink_dir).values() if "bounce.out.1.example.org" in m]
+        check("genuine bounce delivered", code == 250 and len(delivered) == 1, "%s %s" % (code, text))
+        check("verdict header says verified", delivered and delivered[0].startswith("X-NDRGuard: verified msgid=<out.1@example.org>"),
+              delivered[0][:120] if delivered else "none")
+
+        # A forged bounce from <>: rejected (after queue Postfix drops it as a double bounce).
+        before = len(sink_messages(sink_dir))
+        code, text = send(port, "", ["alice@example.org"], dsn_returning("never.sent@example.org"), client_addr="203.0.113.5")
+        check("forged null-sender bounce rejected 5xx", code == 550 and "backscatter" in text, "%s %s" % (code, text))
+        check("forged bounce not delivered", len(sink_messages(sink_dir)) == before)
+
+        # The same forged bounce from a non-null sender: never 5xx after queue.
+        code, text = send(port, "postmaster@remote.test", ["alice@example.org"], dsn_returning("never.2@example.org"),
+                          client_addr="203.0.113.5")
+        check("non-null sender never 5xx'd after queue", 200 <= code < 300, "%s %s" % (code, text))
+        held = [m for m in sink_messages(sink_dir).values() if "bounce.never.2.example.org" in m]
+        check("... and delivered marked (quarantine store not yet there)", held and "would=quarantine" in held[0].split("\r\n")[0])
+
+        # Ordinary inbound mail passes untouched.
+        code, text = send(port, "carol@remote.test", ["alice@example.org"],
+                          "From: carol@remote.test\r\nSubject: lunch\r\nMessage-ID: <c.1@remote.test>\r\n\r\nFriday?\r\n", client_addr="203.0.113.9")
+        lunch = [m for m in sink_messages(sink_dir).values() if "Subject: lunch" in m]
+        check("ordinary inbound delivered without header", code == 250 and lunch and not lunch[0].startswith("X-NDRGuard"))
+
+        # PostgreSQL down: 451 (Postfix keeps the message); back up: the retry is delivered.
+        subprocess.run([pg_cluster, "pause", pg_dir], check=True, capture_output=True)
+        code, text = send(port, "", ["alice@example.org"], dsn_returning("out.1@example.org"), client_addr="203.0.113.5")
+        check("database down: bounce tempfailed 451", code == 451, "%s %s" % (code, text))
+        code, text = send(port, "alice@example.org", ["bob@remote.test"], out_msg.replace("out.1", "out.2"))
+        check("database down: outbound tempfailed 451", code == 451, "%s %s" % (code, text))
+        subprocess.run([pg_cluster, "resume", pg_dir], check=True, capture_output=True)
+        code, text = send(port, "alice@example.org", ["bob@remote.test"], out_msg.replace("out.1", "out.2"))
+        check("database back: the retried outbound is delivered", code == 250, "%s %s" % (code, text))
+        code, text = send(port, "", ["alice@example.org"], dsn_returning("out.2@example.org"), client_addr="203.0.113.5")
+        check("database back: its bounce is verified", code == 250 and any(
+            m.startswith("X-NDRGuard: verified msgid=<out.2@example.org>") for m in sink_messages(sink_dir).values()), "%s %s" % (code, text))
+
+        # Next hop down: 451, nothing accepted.
+        sink.terminate()
+        sink.wait()
+        code, text = send(port, "alice@example.org", ["bob@remote.test"], out_msg.replace("out.1", "out.3"))
+        check("next hop down: 451", code == 451, "%s %s" % (code, text))
+
+        # Garbage gets 5xx, and the filter stays up.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            f = c.makefile("rwb")
+            f.readline()
+            f.write(b"FROBNICATE\r\n")
+            f.flush()
+            check("garbage command answered 500", f.readline().startswith(b"500 5.5.2"))
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            rc = serve.wait(timeout=40)
+            check("serve stops on SIGTERM with status 0", rc == 0, "status %s" % rc)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            check("serve stops on SIGTERM", False, "still running after 40 s")
+        if sink.poll() is None:
+            sink.terminate()
+        subprocess.run([pg_cluster, "stop", pg_dir], capture_output=True)
+        log.close()
+        with open(os.path.join(work, "serve.log")) as f:
+            lines = f.read().splitlines()
+        print("serve log (last 20 lines):")
+        for l in lines[-20:]:
+            print("  " + l)
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
