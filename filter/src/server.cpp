@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <iomanip>
 #include <mutex>
+#include <set>
 #include <ostream>
 #include <random>
 #include <sstream>
@@ -127,6 +128,7 @@ struct filter_server::impl {
     std::mutex mu;
     std::condition_variable sessions_done;
     std::size_t sessions = 0;
+    std::set<int> session_fds;  // to end idle sessions on stop()
     std::mutex log_mu;
 
     void write_log(const std::string& line) {
@@ -295,6 +297,11 @@ void filter_server::bind() {
 void filter_server::stop() {
     impl_->stopping = true;
     if (impl_->acceptor) ::shutdown(impl_->acceptor->native_handle(), SHUT_RDWR);  // wakes accept()
+    // Sessions see the end of their input: one between messages ends now; one inside a message
+    // finishes deciding and answering it first (only reading is shut), and one cut off mid-DATA
+    // was answered nothing, so Postfix still has that message.
+    std::lock_guard lock(impl_->mu);
+    for (int fd : impl_->session_fds) ::shutdown(fd, SHUT_RD);
 }
 
 void filter_server::run() {
@@ -318,9 +325,15 @@ void filter_server::run() {
             }
             ++m.sessions;
         }
-        std::thread([&m, s = std::move(socket)]() mutable {
+        const int fd = socket.native_handle();
+        {
+            std::lock_guard lock(m.mu);
+            m.session_fds.insert(fd);
+        }
+        std::thread([&m, fd, s = std::move(socket)]() mutable {
             m.session(std::move(s));
             std::lock_guard lock(m.mu);
+            m.session_fds.erase(fd);
             --m.sessions;
             m.sessions_done.notify_all();
         }).detach();
