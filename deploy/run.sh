@@ -2,17 +2,31 @@
 # One command from a fresh Debian 12 machine to a running ndrguard: installs what is missing,
 # builds, then runs `ndrguard` with the arguments given (default: --help).
 #   deploy/run.sh scan --json /var/mail/bounces
-#   deploy/run.sh migrate          (creates and starts a local PostgreSQL under ./var first)
+#   deploy/run.sh serve            the content filter on 127.0.0.1:10025 (deploy/ndrguard.conf),
+#                                  on a local PostgreSQL it creates under ./var; prints the
+#                                  Postfix lines that hook it in
+#   deploy/run.sh migrate          (creates and starts the local PostgreSQL first, too)
 # Commands that need a database get the local cluster of deploy/local-db.sh unless NDRGUARD_DB
-# names another. The filter daemon (`ndrguard serve`) is not built yet: README.md, "Status".
+# names another.
 set -eu
 cd "$(dirname "$0")/.."
 deploy/setup.sh
 deploy/build.sh >&2
 [ "$#" -eq 0 ] && set -- --help
 case "$1" in
-migrate)
+migrate|serve)
     if [ -z "${NDRGUARD_DB:-}" ]; then NDRGUARD_DB=$(deploy/local-db.sh start); export NDRGUARD_DB; fi
     ;;
 esac
+if [ "$1" = serve ]; then
+    shift
+    {
+        echo "---- hook ndrguard into Postfix (after queue): master.cf ----"
+        cat deploy/postfix/master.cf.snippet
+        echo "---- main.cf ----"
+        echo "content_filter = ndrguard:[127.0.0.1]:10025"
+        echo "---- (before queue instead: deploy/postfix/before-queue.snippet) ----"
+    } >&2
+    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" serve --config deploy/ndrguard.conf "$@"
+fi
 exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" "$@"

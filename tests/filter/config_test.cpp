@@ -70,3 +70,37 @@ TEST_CASE("retention shorter than the bounce window is refused") {
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].find("at least bounce_window_days") != std::string::npos);
 }
+
+#include <fstream>
+#include <iterator>
+
+TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
+    std::ifstream in(NDRGUARD_SOURCE_DIR "/deploy/ndrguard.conf");
+    REQUIRE(in);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    serve_config from_file;
+    auto errors = apply_config_text(from_file, text, "ndrguard.conf");
+    CHECK(errors.empty());
+    serve_config defaults;
+    CHECK(from_file.listen == defaults.listen);
+    CHECK(from_file.next_hop == defaults.next_hop);
+    CHECK(from_file.mode == defaults.mode);
+    CHECK(from_file.hostname == defaults.hostname);
+    CHECK(from_file.database == defaults.database);
+    CHECK(from_file.our_networks.size() == defaults.our_networks.size());
+    CHECK(from_file.shadow == defaults.shadow);
+    CHECK(from_file.warm_up_auto == defaults.warm_up_auto);
+    CHECK(from_file.bounce_window_days == defaults.bounce_window_days);
+    CHECK(from_file.sent_log_retention_days == defaults.sent_log_retention_days);
+    CHECK(from_file.max_sessions == defaults.max_sessions);
+    CHECK(from_file.idle_timeout_seconds == defaults.idle_timeout_seconds);
+    CHECK(from_file.reinject_timeout_seconds == defaults.reinject_timeout_seconds);
+    CHECK(from_file.limits.max_line_bytes == defaults.limits.max_line_bytes);
+    CHECK(from_file.limits.max_message_bytes == defaults.limits.max_message_bytes);
+    CHECK(from_file.limits.max_recipients == defaults.limits.max_recipients);
+    CHECK(from_file.verdict_header == defaults.verdict_header);
+    using mc = ndrguard::detector::message_class;
+    for (auto c : {mc::dsn, mc::autoreply, mc::feedback})
+        for (auto v : {verification::verified, verification::forged, verification::unverifiable})
+            CHECK(from_file.verdicts.cell(c, v) == defaults.verdicts.cell(c, v));
+}
