@@ -6,10 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 data=${NDRGUARD_DATA_DIR:-$PWD/var}/pg
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+. deploy/pg_common.sh
 case "${1:-start}" in
 start)
     if [ ! -f "$data/cluster/PG_VERSION" ]; then

@@ -160,6 +160,12 @@ std::string smtp_client_session::finish(status s, smtp_reply r) {
 std::string smtp_client_session::feed(std::string_view bytes) {
     input_.append(bytes);
     std::string out;
+    // A refusal inside the transaction: remember it, and RSET so the connection stays usable.
+    auto refuse = [&](const smtp_reply& r) {
+        outcome_ = r;
+        step_ = step::rset;
+        out += next_command();
+    };
     while (true) {
         smtp_reply r;
         bool bad = false;
@@ -203,9 +209,7 @@ std::string smtp_client_session::feed(std::string_view bytes) {
                 break;
             case step::mail:
                 if (r.code != 250) {
-                    outcome_ = r;
-                    step_ = step::rset;
-                    out += next_command();
+                    refuse(r);
                     break;
                 }
                 step_ = step::rcpt;
@@ -213,23 +217,15 @@ std::string smtp_client_session::feed(std::string_view bytes) {
                 break;
             case step::rcpt:
                 if (r.code != 250 && r.code != 251) {
-                    outcome_ = r;
-                    step_ = step::rset;
-                    out += next_command();
+                    refuse(r);
                     break;
                 }
-                if (++next_rcpt_ < txn_->recipients.size()) {
-                    out += next_command();
-                } else {
-                    step_ = step::data;
-                    out += next_command();
-                }
+                if (++next_rcpt_ == txn_->recipients.size()) step_ = step::data;
+                out += next_command();
                 break;
             case step::data:
                 if (r.code != 354) {
-                    outcome_ = r;
-                    step_ = step::rset;
-                    out += next_command();
+                    refuse(r);
                     break;
                 }
                 step_ = step::content;

@@ -19,19 +19,15 @@
 #include <string_view>
 #include <vector>
 
+#include "cpu_clock.hpp"
 #include "ndrguard/detector/detector.hpp"
 #include "ndrguard/detector/mbox.hpp"
 
 namespace fs = std::filesystem;
 namespace det = ndrguard::detector;
+using ndrguard::bench::cpu_seconds;
 
 namespace {
-
-double cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
 
 void collect(const fs::path& p, std::vector<fs::path>& out) {
     std::error_code ec;

@@ -9,17 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "cpu_clock.hpp"
 #include "ndrguard/detector/detector.hpp"
 
 namespace det = ndrguard::detector;
+using ndrguard::bench::cpu_seconds;
 
 namespace {
-
-double cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
 
 std::string base64(const std::string& in) {
     static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -7,10 +7,7 @@
 # As root the server runs as the `postgres` user: initdb refuses to run as root.
 set -eu
 cmd=$1 dir=$2
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+. "$(dirname "$0")/../../deploy/pg_common.sh"
 case "$cmd" in
 start)
     if [ ! -x "$PGBIN/initdb" ]; then
