@@ -7,12 +7,13 @@ set -eu
 # Build: compiler, CMake, Ninja. Libraries: nlohmann-json (scan --json), doctest (unit tests),
 # libpqxx (the sent log), Boost.Asio 1.81 (the filter daemon; never the libboost-dev metapackage).
 # PostgreSQL 15: the server the tests (and the local run) start. python3: the end-to-end driver.
+# Postfix: the end-to-end tests run a private instance (the system one is never configured).
 # Fuzzing: clang with its runtime (libFuzzer, ASan, UBSan). Benchmarks: Sisimai, the peer
 # bounce parser they compare with (only needed for `ctest -L bench`).
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
   nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev python3
   clang libclang-rt-14-dev llvm
-  libsisimai-perl util-linux"
+  postfix libsisimai-perl util-linux"
 
 missing=""
 for p in $PACKAGES; do
@@ -26,6 +27,8 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUD
 fi
 echo "setup: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Postfix without a system configuration: /etc/postfix/main.cf is not created, nothing starts.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
