@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""BENCH filter_hop: smtp-source -> ndrguard serve -> smtp-sink against smtp-source -> smtp-sink
+direct, in the same run, alternating (3 rounds, medians). The load is a DSN from <> that names a
+message recorded in the sent log beforehand, so every message is parsed, looked up in PostgreSQL
+(verified) and reinjected with the verdict header. Also prints ndrguard's added latency (p50/p99
+of one-message sessions) and its peak memory (VmHWM).
+usage: filter_hop.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR      (exit 77: skipped)"""
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
+MESSAGES, SESSIONS = 2000, 10
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+DSN = ("From: MAILER-DAEMON@mx.remote.test (Mail Delivery System)\r\nTo: alice@example.org\r\n"
+       "Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+       "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+       "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n"
+       "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.test\r\n\r\n"
+       "Final-Recipient: rfc822; nobody@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+       "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: alice@example.org\r\nTo: nobody@remote.test\r\n"
+       "Subject: hello\r\nMessage-ID: <bench.1@example.org>\r\n\r\n--B--\r\n")
+
+
+def source(port, msgfile):
+    t0 = time.time()
+    r = subprocess.run(["smtp-source", "-s", str(SESSIONS), "-m", str(MESSAGES), "-f", "", "-t", "alice@example.org",
+                        "-F", msgfile, "127.0.0.1:%d" % port], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("smtp-source: " + r.stderr)
+    return MESSAGES / (time.time() - t0)
+
+
+def latency(port, n=200):
+    out = []
+    for _ in range(n):
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        s.ehlo("bench")
+        s.mail("")
+        s.rcpt("alice@example.org")
+        t0 = time.perf_counter()
+        s.data(DSN)
+        out.append((time.perf_counter() - t0) * 1000)
+        s.quit()
+    out.sort()
+    return out[len(out) // 2], out[int(len(out) * 0.99) - 1]
+
+
+def main():
+    if shutil.which("smtp-source") is None or shutil.which("smtp-sink") is None:
+        print("SKIP: smtp-source/smtp-sink not installed (Debian package postfix)")
+        return 77
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    os.chmod(work, 0o755)
+    pg_dir = os.path.join(work, "pg")
+    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
+    if r.returncode == 77:
+        print(r.stdout.strip())
+        return 77
+    conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
+    msgfile = os.path.join(work, "dsn.eml")
+    with open(msgfile, "w") as f:
+        f.write(DSN.replace("\r\n", "\n"))
+    sink_port, fport = free_port(), free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    sink = subprocess.Popen(["smtp-sink"] + user + ["-c", "127.0.0.1:%d" % sink_port, "256"], stdout=subprocess.DEVNULL)
+    serve = subprocess.Popen([ndrguard, "serve", "--db", conninfo, "--sql-dir", sql_dir,
+                              "--set", "listen=127.0.0.1:%d" % fport, "--set", "next_hop=127.0.0.1:%d" % sink_port,
+                              "--set", "our_networks=127.0.0.2/32", "--set", "warm_up=off",
+                              "--set", "max_sessions=64"], stderr=open(os.path.join(work, "serve.log"), "w"))
+    try:
+        if not (wait_port(sink_port) and wait_port(fport)):
+            print("cannot start the sink or the filter")
+            return 1
+        # Record the message the DSN names, as outbound mail (from 127.0.0.2, "our network").
+        s = smtplib.SMTP("127.0.0.1", fport, source_address=("127.0.0.2", 0))
+        s.sendmail("alice@example.org", ["bob@remote.test"],
+                   "From: alice@example.org\r\nMessage-ID: <bench.1@example.org>\r\n\r\nhi\r\n")
+        s.quit()
+        direct, filtered = [], []
+        for rnd in range(3):
+            d = source(sink_port, msgfile)
+            f = source(fport, msgfile)
+            direct.append(d)
+            filtered.append(f)
+            print("round %d: direct %.0f msg/s, through ndrguard %.0f msg/s" % (rnd + 1, d, f), flush=True)
+        verified = sum(1 for l in open(os.path.join(work, "serve.log")) if "verification=verified" in l)
+        print("messages verified against PostgreSQL: %d of %d" % (verified, 3 * MESSAGES))
+        p50, p99 = latency(fport)
+        d50, d99 = latency(sink_port)
+        with open("/proc/%d/status" % serve.pid) as st:
+            hwm = [l.split()[1] for l in st if l.startswith("VmHWM")][0]
+        print("latency per message (DATA to reply): through ndrguard p50 %.2f ms p99 %.2f ms; direct p50 %.2f ms p99 %.2f ms"
+              % (p50, p99, d50, d99))
+        print("added latency: p50 %.2f ms, p99 %.2f ms; ndrguard peak memory %s kB" % (p50 - d50, p99 - d99, hwm))
+        md, mf = statistics.median(direct), statistics.median(filtered)
+        print("goal: at least 60%% of the direct rate; got %.0f%%" % (100 * mf / md))
+        print("BENCH name=filter_hop value=%.0f unit=messages/s ratio=%.3f reference=smtp-source-to-smtp-sink-direct-same-run"
+              % (mf, mf / md))
+        return 0
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait()
+        sink.terminate()
+        sink.wait()
+        subprocess.run([pg_cluster, "stop", pg_dir], capture_output=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
