@@ -123,6 +123,30 @@ std::string smtp_client_session::start(const transaction& txn) {
     if (status_ == status::broken || status_ == status::busy) return {};
     status_ = status::busy;
     xforward_pending_ = offers_xforward_ ? xforward_lines(txn.xforward) : std::vector<std::string>{};
+    if (offers_pipelining_ && !txn.recipients.empty()) {
+        // The whole envelope in one write; the replies come back in this order.
+        std::string batch;
+        awaited_.clear();
+        pipelined_refusal_ = false;
+        for (auto& line : xforward_pending_) {
+            batch += line;
+            awaited_.push_back(step::xforward);
+        }
+        xforward_pending_.clear();
+        step_ = step::mail;
+        batch += next_command();
+        awaited_.push_back(step::mail);
+        step_ = step::rcpt;
+        for (next_rcpt_ = 0; next_rcpt_ < txn.recipients.size(); ++next_rcpt_) {
+            batch += next_command();
+            awaited_.push_back(step::rcpt);
+        }
+        step_ = step::data;
+        batch += next_command();
+        awaited_.push_back(step::data);
+        step_ = step::pipelined;
+        return batch;
+    }
     step_ = xforward_pending_.empty() ? step::mail : step::xforward;
     return next_command();
 }
@@ -195,6 +219,7 @@ std::string smtp_client_session::feed(std::string_view bytes) {
                     if (istarts_with(kw, "DSN")) offers_dsn_ = true;
                     if (istarts_with(kw, "SMTPUTF8")) offers_smtputf8_ = true;
                     if (istarts_with(kw, "XFORWARD")) offers_xforward_ = true;
+                    if (istarts_with(kw, "PIPELINING")) offers_pipelining_ = true;
                     if (e == std::string::npos) break;
                     p = e + 1;
                 }
@@ -231,6 +256,30 @@ std::string smtp_client_session::feed(std::string_view bytes) {
                 step_ = step::content;
                 out += next_command();
                 break;
+            case step::pipelined: {
+                step expected = awaited_.front();
+                awaited_.erase(awaited_.begin());
+                bool ok = expected == step::data ? r.code == 354
+                          : expected == step::rcpt ? (r.code == 250 || r.code == 251)
+                                                    : r.code == 250;
+                if (!ok && !pipelined_refusal_) {
+                    pipelined_refusal_ = true;
+                    outcome_ = r;
+                }
+                if (!awaited_.empty()) break;
+                if (!pipelined_refusal_) {
+                    step_ = step::content;
+                    out += next_command();
+                } else if (r.code == 354) {
+                    // DATA was accepted after a refusal: the only clean way out is to hang up.
+                    must_close_ = true;
+                    return out + finish(status::refused, outcome_);
+                } else {
+                    step_ = step::rset;
+                    out += next_command();
+                }
+                break;
+            }
             case step::content:
                 return out + finish(r.code == 250 ? status::delivered : status::refused, r);
             case step::rset: {

@@ -112,12 +112,38 @@ TEST_CASE("client and server agree on every byte; the connection is reused") {
     CHECK(seen2.message == "second\r\n");
 }
 
+TEST_CASE("pipelined: one write for the envelope; a refusal read in order, then RSET or hang up") {
+    smtp_client_session c("filter.example");
+    transaction t = sample_transaction("x\r\n");
+    c.start(t);
+    CHECK(c.feed("220 hop ESMTP\r\n") == "EHLO filter.example\r\n");
+    std::string batch = c.feed("250-hop\r\n250-PIPELINING\r\n250 XFORWARD NAME ADDR IDENT\r\n");
+    CHECK(batch == "XFORWARD NAME=mx.example.net ADDR=198.51.100.7 IDENT=4F2A81C0031\r\nMAIL FROM:<>\r\n"
+                   "RCPT TO:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+    // Replies may arrive in pieces; the second recipient is refused, DATA then fails too.
+    CHECK(c.feed("250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n").empty());
+    CHECK(c.feed("550 5.1.1 <bob@example.org>: unknown\r\n554 5.5.1 Error: no valid recipients\r\n") == "RSET\r\n");
+    CHECK(c.feed("250 2.0.0 Ok\r\n").empty());
+    CHECK(c.state() == smtp_client_session::status::refused);
+    CHECK(c.outcome().code == 550);
+    CHECK(c.reusable());
+
+    // A server that says 354 although a recipient was refused: the connection must go.
+    transaction t2 = sample_transaction("y\r\n");
+    c.start(t2);
+    c.feed("250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n450 4.2.0 later\r\n250 2.1.5 Ok\r\n");
+    CHECK(c.feed("354 go\r\n").empty());
+    CHECK(c.state() == smtp_client_session::status::refused);
+    CHECK(c.outcome().code == 450);
+    CHECK_FALSE(c.reusable());
+}
+
 TEST_CASE("a refusal ends the transaction with RSET and keeps the connection") {
     smtp_client_session c("filter.example");
     transaction t = sample_transaction("x\r\n");
     CHECK(c.start(t).empty());
     CHECK(c.feed("220 hop ESMTP\r\n") == "EHLO filter.example\r\n");
-    CHECK(c.feed("250-hop\r\n250 PIPELINING\r\n") == "MAIL FROM:<>\r\n");  // no SIZE/DSN offered, no XFORWARD
+    CHECK(c.feed("250-hop\r\n250 HELP\r\n") == "MAIL FROM:<>\r\n");  // no PIPELINING, SIZE, 8BITMIME, DSN, XFORWARD
     CHECK(c.feed("250 2.1.0 Ok\r\n") == "RCPT TO:<alice@example.org>\r\n");
     CHECK(c.feed("451 4.3.0 try later\r\n") == "RSET\r\n");
     CHECK(c.feed("250 2.0.0 Ok\r\n").empty());

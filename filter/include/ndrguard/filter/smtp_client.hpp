@@ -3,8 +3,9 @@
 // bytes and returns what to send. One transaction at a time; after it, the connection is idle
 // and start() may begin the next one (connection reuse).
 //
-// Commands are sent one at a time (no PIPELINING): on loopback a round trip costs microseconds
-// and the replies map one to one. Parameters are passed on only when the next hop offers the
+// When the next hop offers PIPELINING (Postfix's smtpd does), XFORWARD, MAIL, every RCPT and
+// DATA go in one write and their replies are read in order: one round trip instead of five.
+// Otherwise commands go one at a time. Parameters are passed on only when the next hop offers the
 // extension they belong to (SIZE, BODY=8BITMIME, DSN's RET/ENVID/NOTIFY/ORCPT, SMTPUTF8).
 // Every recipient must be accepted; otherwise the transaction is abandoned (RSET) and the
 // first refusal is the outcome, so the filter answers it for the whole message.
@@ -56,13 +57,16 @@ public:
     status state() const { return status_; }
     const smtp_reply& outcome() const { return outcome_; }  // after delivered/refused/broken
     std::string queue_id() const { return queue_id_of(outcome_); }
-    bool reusable() const { return status_ == status::delivered || status_ == status::refused || status_ == status::idle; }
+    bool reusable() const {
+        return !must_close_ &&
+               (status_ == status::delivered || status_ == status::refused || status_ == status::idle);
+    }
 
     // "QUIT\r\n" for an orderly close of an idle connection.
     static std::string quit() { return "QUIT\r\n"; }
 
 private:
-    enum class step { greeting, ehlo, xforward, mail, rcpt, data, content, rset, none };
+    enum class step { greeting, ehlo, xforward, mail, rcpt, data, content, rset, pipelined, none };
     std::string next_command();
     std::string finish(status s, smtp_reply r);
 
@@ -77,7 +81,11 @@ private:
     bool have_ehlo_ = false;
     // What the next hop offers.
     bool offers_size_ = false, offers_8bitmime_ = false, offers_dsn_ = false, offers_smtputf8_ = false,
-         offers_xforward_ = false;
+         offers_xforward_ = false, offers_pipelining_ = false;
+    std::vector<step> awaited_;     // PIPELINING: the commands whose replies are still to come
+    bool pipelined_refusal_ = false;
+    bool must_close_ = false;       // a 354 came after a refusal: the transaction can only be
+                                    // abandoned by closing the connection
 };
 
 }  // namespace ndrguard::filter
