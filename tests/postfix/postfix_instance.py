@@ -117,15 +117,20 @@ class Instance:
                     REINJECT.format(reinject=self.reinject))
 
     def postfix(self, *args):
-        # postfix prints its errors only to a terminal: run it under script(1) to see them.
-        cmd = "postfix -c %s %s" % (self.etc, " ".join(args))
-        return subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True)
+        return subprocess.run(["postfix", "-c", self.etc] + list(args), capture_output=True, text=True)
 
     def start(self):
         self.write()
         r = self.postfix("start")
         if r.returncode != 0:
-            raise RuntimeError("postfix start failed: " + r.stdout + r.stderr)
+            # postfix prints its reasons only to a terminal: ask again under script(1) when
+            # there is a pseudo-terminal to be had, and add what reached the log.
+            why = r.stdout + r.stderr
+            if shutil.which("script"):
+                t = subprocess.run(["script", "-qec", "postfix -c %s check" % self.etc, "/dev/null"],
+                                   capture_output=True, text=True)
+                why += t.stdout + t.stderr
+            raise RuntimeError("postfix start failed: " + why + self.maillog()[-2000:])
 
     def stop(self):
         self.postfix("stop")
