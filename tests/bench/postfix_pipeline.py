@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""BENCH postfix_pipeline: Postfix's after-queue pipeline with ndrguard as the content filter,
+against the same pipeline with Postfix itself as the filter (an smtpd that queues again), in the
+same run, alternating 3 rounds (medians). smtp-source -> Postfix smtpd -> queue -> filter ->
+smtpd -> queue -> sink; the rate is messages / time until the last reached the sink.
+Goal: at least 95% (the filter is never the bottleneck).
+usage: postfix_pipeline.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR      (exit 77: skipped)"""
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "..", "postfix"))
+from postfix_instance import Instance, REINJECT  # noqa: E402
+
+ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
+MESSAGES = 400
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class PostfixAsFilter(Instance):
+    """The reference: the filter port is one more Postfix smtpd that queues the mail again."""
+    def write(self):
+        super().write()
+        with open(os.path.join(self.etc, "master.cf"), "a") as f:
+            f.write(REINJECT.format(reinject=self.filter_port).replace("postfix/reinject", "postfix/asfilter"))
+
+
+def run(kind, root, conninfo):
+    sink_port, public, fport, reinject = free_port(), free_port(), free_port(), free_port()
+    sink_dir = os.path.join(root, "sink")
+    os.makedirs(sink_dir)
+    sink = subprocess.Popen([sys.executable, os.path.join(here, "..", "filter", "smtp_sink.py"), str(sink_port), sink_dir])
+    cls = Instance if kind == "ndrguard" else PostfixAsFilter
+    pf = cls(os.path.join(root, "pf"), "after_queue", public, fport, reinject, sink_port)
+    serve = None
+    try:
+        wait_port(sink_port)
+        if kind == "ndrguard":
+            serve = subprocess.Popen([ndrguard, "serve", "--db", conninfo, "--sql-dir", sql_dir,
+                                      "--set", "listen=127.0.0.1:%d" % fport, "--set", "next_hop=127.0.0.1:%d" % reinject],
+                                     stderr=open(os.path.join(root, "serve.log"), "w"))
+            wait_port(fport)
+        pf.start()
+        wait_port(public)
+        t0 = time.time()
+        subprocess.run(["smtp-source", "-s", "10", "-m", str(MESSAGES), "-l", "2000", "-f", "alice@example.org",
+                        "-t", "bob@remote.test", "127.0.0.1:%d" % public], check=True, capture_output=True)
+        end = time.time() + 300
+        while time.time() < end and len([n for n in os.listdir(sink_dir) if n.endswith(".eml")]) < MESSAGES:
+            time.sleep(0.05)
+        got = len([n for n in os.listdir(sink_dir) if n.endswith(".eml")])
+        elapsed = time.time() - t0
+        if got < MESSAGES:
+            raise RuntimeError("%s: only %d of %d messages arrived" % (kind, got, MESSAGES))
+        return MESSAGES / elapsed
+    finally:
+        pf.stop()
+        if serve:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait()
+        sink.terminate()
+        sink.wait()
+
+
+def main():
+    if shutil.which("postfix") is None or shutil.which("smtp-source") is None:
+        print("SKIP: Postfix is not installed (Debian package postfix)")
+        return 77
+    if os.geteuid() != 0:
+        print("SKIP: a private Postfix instance needs root")
+        return 77
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    os.chmod(work, 0o755)
+    pg_dir = os.path.join(work, "pg")
+    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
+    if r.returncode == 77:
+        print(r.stdout.strip())
+        return 77
+    conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
+    rates = {"ndrguard": [], "postfix": []}
+    try:
+        for rnd in range(3):
+            for kind in ("ndrguard", "postfix"):
+                rate = run(kind, os.path.join(work, "%s-%d" % (kind, rnd)), conninfo)
+                rates[kind].append(rate)
+                print("round %d: %s as the filter: %.0f msg/s" % (rnd + 1, kind, rate), flush=True)
+    finally:
+        subprocess.run([pg_cluster, "stop", pg_dir], capture_output=True)
+    n, p = statistics.median(rates["ndrguard"]), statistics.median(rates["postfix"])
+    print("goal: at least 95%% of the pipeline with Postfix as the filter; got %.0f%%" % (100 * n / p))
+    print("BENCH name=postfix_pipeline value=%.0f unit=messages/s ratio=%.3f reference=same-pipeline-postfix-smtpd-as-filter"
+          % (n, n / p))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
