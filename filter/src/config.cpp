@@ -147,6 +147,8 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         if (!parse_number<std::size_t>(value, max_sessions, 1, 10000)) return bad("want 1..10000");
     } else if (key == "idle_timeout_seconds") {
         if (!parse_number(value, idle_timeout_seconds, 1, 3600)) return bad("want 1..3600");
+    } else if (key == "session_timeout_seconds") {
+        if (!parse_number(value, session_timeout_seconds, 1, 86400)) return bad("want 1..86400");
     } else if (key == "reinject_timeout_seconds") {
         if (!parse_number(value, reinject_timeout_seconds, 1, 3600)) return bad("want 1..3600");
     } else if (key == "verdict_header") {

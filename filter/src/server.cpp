@@ -172,6 +172,7 @@ struct filter_server::impl {
     }
 
     void session(tcp::socket socket);
+    void retention_loop();
     std::string handle(const transaction& t, const std::string& peer);
 };
 
@@ -313,7 +314,13 @@ void filter_server::impl::session(tcp::socket socket) {
         smtp_server_session s(cfg.hostname, cfg.limits);
         asio::write(socket, asio::buffer(s.greeting()));
         char buf[65536];
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.session_timeout_seconds);
         while (!s.closed()) {
+            if (std::chrono::steady_clock::now() > deadline && !s.has_message()) {
+                boost::system::error_code ignore;
+                asio::write(socket, asio::buffer("421 4.4.2 " + cfg.hostname + " Error: session too long\r\n"), ignore);
+                break;
+            }
             boost::system::error_code ec;
             std::size_t n = socket.read_some(asio::buffer(buf), ec);
             if (ec) break;  // gone, or idle too long: nothing was accepted, nothing is lost
@@ -352,8 +359,27 @@ void filter_server::stop() {
     for (int fd : impl_->session_fds) ::shutdown(fd, SHUT_RD);
 }
 
+// Drops sent-log days older than the retention, now and every hour, until stop().
+void filter_server::impl::retention_loop() {
+    while (!stopping) {
+        try {
+            q::database db(cfg.database);
+            q::sent_log sent(db);
+            auto first_kept = q::utc_day(std::chrono::system_clock::now()) - std::chrono::days(cfg.sent_log_retention_days);
+            std::size_t dropped = sent.drop_days_before(first_kept);
+            if (dropped > 0)
+                write_log("ndrguard: retention dropped_days=" + std::to_string(dropped) + " first_kept=" + q::iso_date(first_kept));
+        } catch (const std::exception& e) {
+            write_log("ndrguard: retention error=" + log_safe(e.what(), 300));
+        }
+        std::unique_lock lock(mu);
+        sessions_done.wait_for(lock, std::chrono::hours(1), [&] { return stopping.load(); });
+    }
+}
+
 void filter_server::run() {
     impl& m = *impl_;
+    std::thread retention([&m] { m.retention_loop(); });
     while (!m.stopping) {
         tcp::socket socket(m.io);
         boost::system::error_code ec;
@@ -387,8 +413,12 @@ void filter_server::run() {
         }).detach();
     }
     // Let running sessions finish their message (bounded: Postfix retries what is cut off).
-    std::unique_lock lock(m.mu);
-    m.sessions_done.wait_for(lock, std::chrono::seconds(30), [&] { return m.sessions == 0; });
+    {
+        std::unique_lock lock(m.mu);
+        m.sessions_done.wait_for(lock, std::chrono::seconds(30), [&] { return m.sessions == 0; });
+    }
+    m.sessions_done.notify_all();  // wakes the retention loop
+    retention.join();
 }
 
 }  // namespace ndrguard::filter

@@ -94,6 +94,7 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.sent_log_retention_days == defaults.sent_log_retention_days);
     CHECK(from_file.max_sessions == defaults.max_sessions);
     CHECK(from_file.idle_timeout_seconds == defaults.idle_timeout_seconds);
+    CHECK(from_file.session_timeout_seconds == defaults.session_timeout_seconds);
     CHECK(from_file.reinject_timeout_seconds == defaults.reinject_timeout_seconds);
     CHECK(from_file.limits.max_line_bytes == defaults.limits.max_line_bytes);
     CHECK(from_file.limits.max_message_bytes == defaults.limits.max_message_bytes);

@@ -37,6 +37,7 @@ struct serve_config {
     int sent_log_retention_days = 30;           // days of the sent log kept (>= window)
     std::size_t max_sessions = 64;              // concurrent SMTP sessions
     int idle_timeout_seconds = 300;             // between two client reads or writes
+    int session_timeout_seconds = 3600;         // a whole session, however busy
     int reinject_timeout_seconds = 120;
     std::string verdict_header = "X-NDRGuard";
     server_limits limits;                       // max_line_bytes, max_message_bytes, max_recipients
