@@ -109,6 +109,9 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
     if (key == "listen" || key == "next_hop") {
         if (!split_host_port(value)) return bad("want host:port");
         (key == "listen" ? listen : next_hop) = std::string(value);
+    } else if (key == "outbound_listen") {
+        if (!value.empty() && !split_host_port(value)) return bad("want host:port, or nothing");
+        outbound_listen = std::string(value);
     } else if (key == "mode") {
         if (value == "after_queue") mode = filter_mode::after_queue;
         else if (value == "before_queue") mode = filter_mode::before_queue;

@@ -153,6 +153,7 @@ struct filter_server::impl {
     q::sent_log_writer writer;
     asio::io_context io;
     std::unique_ptr<tcp::acceptor> acceptor;
+    std::unique_ptr<tcp::acceptor> outbound_acceptor;  // outbound_listen: all mail there is ours
     std::atomic<bool> stopping{false};
     std::mutex mu;
     std::condition_variable sessions_done;
@@ -171,12 +172,13 @@ struct filter_server::impl {
         log << line << std::endl;
     }
 
-    void session(tcp::socket socket);
+    void session(tcp::socket socket, bool outbound_only);
+    void accept_loop(tcp::acceptor& listener, bool outbound_only);
     void retention_loop();
-    std::string handle(const transaction& t, const std::string& peer);
+    std::string handle(const transaction& t, const std::string& peer, bool outbound_only);
 };
 
-std::string filter_server::impl::handle(const transaction& t, const std::string& peer) {
+std::string filter_server::impl::handle(const transaction& t, const std::string& peer, bool outbound_only) {
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<q::database> db = databases.take();
     std::unique_ptr<reinjector> rj = next_hops.take();
@@ -184,7 +186,7 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
     const auto now = std::chrono::system_clock::now();
     std::string client = xforward_value(t, "ADDR");
     if (client.empty() || client == "[UNAVAILABLE]") client = peer;
-    bool outbound = false;
+    bool outbound = outbound_only;
     for (const auto& n : cfg.our_networks)
         if (n.contains(client)) outbound = true;
 
@@ -306,7 +308,7 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
     return answer;
 }
 
-void filter_server::impl::session(tcp::socket socket) {
+void filter_server::impl::session(tcp::socket socket, bool outbound_only) {
     std::string peer = "unknown";
     try {
         peer = socket.remote_endpoint().address().to_string();
@@ -326,7 +328,7 @@ void filter_server::impl::session(tcp::socket socket) {
             if (ec) break;  // gone, or idle too long: nothing was accepted, nothing is lost
             std::string out = s.feed(std::string_view(buf, n));
             while (s.has_message()) {
-                out += s.complete(handle(s.message(), peer));
+                out += s.complete(handle(s.message(), peer, outbound_only));
             }
             if (!out.empty()) asio::write(socket, asio::buffer(out));
         }
@@ -338,20 +340,31 @@ void filter_server::impl::session(tcp::socket socket) {
 filter_server::filter_server(serve_config cfg, std::ostream& log) : impl_(std::make_unique<impl>(std::move(cfg), log)) {}
 filter_server::~filter_server() = default;
 
-void filter_server::bind() {
-    auto hp = split_host_port(impl_->cfg.listen);
-    if (!hp) throw std::runtime_error("listen: want host:port, got " + impl_->cfg.listen);
+namespace {
+
+std::unique_ptr<tcp::acceptor> listen_on(asio::io_context& io, const std::string& where) {
+    auto hp = split_host_port(where);
+    if (!hp) throw std::runtime_error("want host:port, got " + where);
     tcp::endpoint ep(asio::ip::make_address(hp->first), hp->second);
-    impl_->acceptor = std::make_unique<tcp::acceptor>(impl_->io);
-    impl_->acceptor->open(ep.protocol());
-    impl_->acceptor->set_option(tcp::acceptor::reuse_address(true));
-    impl_->acceptor->bind(ep);
-    impl_->acceptor->listen();
+    auto a = std::make_unique<tcp::acceptor>(io);
+    a->open(ep.protocol());
+    a->set_option(tcp::acceptor::reuse_address(true));
+    a->bind(ep);
+    a->listen();
+    return a;
+}
+
+}  // namespace
+
+void filter_server::bind() {
+    impl_->acceptor = listen_on(impl_->io, impl_->cfg.listen);
+    if (!impl_->cfg.outbound_listen.empty()) impl_->outbound_acceptor = listen_on(impl_->io, impl_->cfg.outbound_listen);
 }
 
 void filter_server::stop() {
     impl_->stopping = true;
     if (impl_->acceptor) ::shutdown(impl_->acceptor->native_handle(), SHUT_RDWR);  // wakes accept()
+    if (impl_->outbound_acceptor) ::shutdown(impl_->outbound_acceptor->native_handle(), SHUT_RDWR);
     // Sessions see the end of their input: one between messages ends now; one inside a message
     // finishes deciding and answering it first (only reading is shut), and one cut off mid-DATA
     // was answered nothing, so Postfix still has that message.
@@ -377,13 +390,12 @@ void filter_server::impl::retention_loop() {
     }
 }
 
-void filter_server::run() {
-    impl& m = *impl_;
-    std::thread retention([&m] { m.retention_loop(); });
+void filter_server::impl::accept_loop(tcp::acceptor& listener, bool outbound_only) {
+    impl& m = *this;
     while (!m.stopping) {
         tcp::socket socket(m.io);
         boost::system::error_code ec;
-        m.acceptor->accept(socket, ec);
+        listener.accept(socket, ec);
         if (ec) {
             if (m.stopping) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));  // EMFILE and the like
@@ -404,14 +416,23 @@ void filter_server::run() {
             std::lock_guard lock(m.mu);
             m.session_fds.insert(fd);
         }
-        std::thread([&m, fd, s = std::move(socket)]() mutable {
-            m.session(std::move(s));
+        std::thread([&m, fd, outbound_only, s = std::move(socket)]() mutable {
+            m.session(std::move(s), outbound_only);
             std::lock_guard lock(m.mu);
             m.session_fds.erase(fd);
             --m.sessions;
             m.sessions_done.notify_all();
         }).detach();
     }
+}
+
+void filter_server::run() {
+    impl& m = *impl_;
+    std::thread retention([&m] { m.retention_loop(); });
+    std::thread outbound;
+    if (m.outbound_acceptor) outbound = std::thread([&m] { m.accept_loop(*m.outbound_acceptor, true); });
+    m.accept_loop(*m.acceptor, false);
+    if (outbound.joinable()) outbound.join();
     // Let running sessions finish their message (bounded: Postfix retries what is cut off).
     {
         std::unique_lock lock(m.mu);

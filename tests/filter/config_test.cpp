@@ -84,6 +84,7 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     serve_config defaults;
     CHECK(from_file.listen == defaults.listen);
     CHECK(from_file.next_hop == defaults.next_hop);
+    CHECK(from_file.outbound_listen == defaults.outbound_listen);
     CHECK(from_file.mode == defaults.mode);
     CHECK(from_file.hostname == defaults.hostname);
     CHECK(from_file.database == defaults.database);

@@ -103,15 +103,16 @@ def main():
     conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
 
     sink_dir = os.path.join(work, "sink")
-    sink_port, port = free_port(), free_port()
+    sink_port, port, out_port = free_port(), free_port(), free_port()
     sink = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "smtp_sink.py"), str(sink_port), sink_dir])
     log = open(os.path.join(work, "serve.log"), "w")
     serve = subprocess.Popen([ndrguard, "serve", "--db", conninfo, "--sql-dir", sql_dir,
                               "--set", "listen=127.0.0.1:%d" % port, "--set", "next_hop=127.0.0.1:%d" % sink_port,
                               "--set", "hostname=filter.test", "--set", "warm_up=off",
-                              "--set", "our_networks=127.0.0.0/8"], stderr=log)
+                              "--set", "our_networks=127.0.0.0/8",
+                              "--set", "outbound_listen=127.0.0.1:%d" % out_port], stderr=log)
     try:
-        check("sink and filter listen", wait_port(sink_port) and wait_port(port))
+        check("sink and filter listen", wait_port(sink_port) and wait_port(port) and wait_port(out_port))
 
         # Outbound (client 127.0.0.1 is ours): recorded, then reinjected; the queue id passes on.
         out_msg = "From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: hello\r\nMessage-ID: <out.1@example.org>\r\n\r\nhi\r\n"
@@ -123,6 +124,14 @@ def main():
         code, text = send(port, "alice@example.org", ["bob@remote.test"], "From: alice@example.org\r\nSubject: no id\r\n\r\nx\r\n")
         added = [m for m in sink_messages(sink_dir).values() if "Subject: no id" in m]
         check("outbound without Message-ID gets one", code == 250 and added and added[0].startswith("Message-ID: <") and "@filter.test>" in added[0])
+
+        # The outbound listener: mail there is ours even from a foreign address (a SASL user).
+        code, text = send(out_port, "dave@example.org", ["x@remote.test"], out_msg.replace("out.1", "sasl.1"),
+                          client_addr="198.51.100.77")
+        code2, _ = send(port, "", ["dave@example.org"], dsn_returning("sasl.1@example.org"), client_addr="203.0.113.5")
+        check("outbound listener: recorded whatever the client address; its bounce verified",
+              code == 250 and code2 == 250 and any(m.startswith("X-NDRGuard: verified msgid=<sasl.1@example.org>")
+                                                    for m in sink_messages(sink_dir).values()), "%s %s" % (code, code2))
 
         # A genuine bounce of out.1: delivered, marked verified.
         code, text = send(port, "", ["alice@example.org"], dsn_returning("out.1@example.org"), client_addr="203.0.113.5")

@@ -26,6 +26,8 @@ struct network {
 struct serve_config {
     std::string listen = "127.0.0.1:10025";     // where Postfix hands us mail
     std::string next_hop = "127.0.0.1:10026";   // where accepted mail is reinjected
+    std::string outbound_listen;                // optional: every message here is outbound
+                                                // (the content_filter of submission/SASL mail)
     filter_mode mode = filter_mode::after_queue;
     std::string hostname = "localhost";         // in our greeting and added Message-IDs
     std::string database;                       // libpq conninfo ("" = libpq defaults)
