@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <iomanip>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -174,6 +175,15 @@ struct filter_server::impl {
 
     void session(tcp::socket socket, bool outbound_only);
     void accept_loop(tcp::acceptor& listener, bool outbound_only);
+    void worker();
+    struct queued_session {
+        tcp::socket socket;
+        int fd;
+        bool outbound_only;
+    };
+    std::deque<queued_session> waiting;  // accepted, not yet taken by a worker (under mu)
+    std::size_t workers = 0, idle_workers = 0;
+    std::condition_variable work_ready;
     void retention_loop();
     std::string handle(const transaction& t, const std::string& peer, bool outbound_only);
 };
@@ -186,7 +196,7 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
     const auto now = std::chrono::system_clock::now();
     std::string client = xforward_value(t, "ADDR");
     if (client.empty() || client == "[UNAVAILABLE]") client = peer;
-    bool outbound = outbound_only;
+    bool outbound = outbound_only;  // outbound_listen, or a client in our networks:
     for (const auto& n : cfg.our_networks)
         if (n.contains(client)) outbound = true;
 
@@ -416,14 +426,36 @@ void filter_server::impl::accept_loop(tcp::acceptor& listener, bool outbound_onl
             std::lock_guard lock(m.mu);
             m.session_fds.insert(fd);
         }
-        std::thread([&m, fd, outbound_only, s = std::move(socket)]() mutable {
-            m.session(std::move(s), outbound_only);
-            std::lock_guard lock(m.mu);
-            m.session_fds.erase(fd);
-            --m.sessions;
-            m.sessions_done.notify_all();
-        }).detach();
+        // An idle worker takes the connection; a new one starts only when none is idle (thread
+        // creation is costly under gVisor, and most Postfix sessions carry one message).
+        std::lock_guard lock(m.mu);
+        m.waiting.push_back({std::move(socket), fd, outbound_only});
+        if (m.idle_workers == 0) {
+            ++m.workers;
+            std::thread([&m] { m.worker(); }).detach();
+        }
+        m.work_ready.notify_one();
     }
+}
+
+void filter_server::impl::worker() {
+    std::unique_lock lock(mu);
+    while (true) {
+        ++idle_workers;
+        bool got = work_ready.wait_for(lock, std::chrono::seconds(60), [&] { return !waiting.empty() || stopping.load(); });
+        --idle_workers;
+        if (!got || waiting.empty()) break;  // idle for a minute, or stopping: this worker ends
+        queued_session job = std::move(waiting.front());
+        waiting.pop_front();
+        lock.unlock();
+        session(std::move(job.socket), job.outbound_only);
+        lock.lock();
+        session_fds.erase(job.fd);
+        --sessions;
+        sessions_done.notify_all();
+    }
+    --workers;
+    sessions_done.notify_all();
 }
 
 void filter_server::run() {
@@ -440,6 +472,11 @@ void filter_server::run() {
     }
     m.sessions_done.notify_all();  // wakes the retention loop
     retention.join();
+    {
+        std::unique_lock lock(m.mu);
+        m.work_ready.notify_all();  // idle workers end
+        m.sessions_done.wait_for(lock, std::chrono::seconds(5), [&] { return m.workers == 0; });
+    }
 }
 
 }  // namespace ndrguard::filter

@@ -154,7 +154,8 @@ std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message
     std::vector<sent_match> found;
     if (ids.empty()) return found;
     return guarded("looking up the sent log", [&] {
-        pqxx::read_transaction txn(db_.native().conn);
+        // One statement: no BEGIN/COMMIT round trips around it.
+        pqxx::nontransaction txn(db_.native().conn);
         auto rows = txn.exec_params(
             "SELECT message_id, extract(epoch FROM min(sent_at))::float8 FROM sent_log "
             "WHERE id_hash = ANY($1::bigint[]) AND message_id = ANY($2::text[]) AND sent_day >= $3::date "

@@ -115,6 +115,11 @@ def main():
         d50, d99 = latency(sink_port)
         with open("/proc/%d/status" % serve.pid) as st:
             hwm = [l.split()[1] for l in st if l.startswith("VmHWM")][0]
+        with open("/proc/%d/stat" % serve.pid) as st:
+            fields = st.read().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 3 * MESSAGES + 400
+        print("ndrguard CPU: %.2f s for %d messages = %.0f us per message (user+system)" % (cpu, total, cpu / total * 1e6))
         print("latency per message (DATA to reply): through ndrguard p50 %.2f ms p99 %.2f ms; direct p50 %.2f ms p99 %.2f ms"
               % (p50, p99, d50, d99))
         print("added latency: p50 %.2f ms, p99 %.2f ms; ndrguard peak memory %s kB" % (p50 - d50, p99 - d99, hwm))

@@ -1,7 +1,8 @@
 // `ndrguard serve`: the content filter on the network. Like Postfix's own smtpd, one worker
-// per connection: each session thread owns its sockets and its database connection, blocking
-// I/O with socket timeouts, and the count of sessions is bounded (max_sessions; beyond it the
-// client gets 421 and Postfix retries). Outbound records go through one group-commit writer.
+// per connection at a time: blocking I/O with socket timeouts, workers kept for reuse (idle ones
+// end after a minute), the count of sessions bounded (max_sessions; beyond it the client gets
+// 421 and Postfix retries). Database and next-hop connections are pooled across sessions;
+// outbound records go through one group-commit writer.
 //
 // Every message gets exactly one answer, and 250 only after the next hop answered 250 (and,
 // for outbound mail, the sent log committed); any internal failure answers 451 so Postfix
