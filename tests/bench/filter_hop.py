@@ -15,25 +15,17 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from e2e_common import free_port, fresh_postgres, postfix_missing, wait_port  # noqa: E402
+
 ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
 MESSAGES, SESSIONS = 2000, 10
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+
+
 
 
 DSN = ("From: MAILER-DAEMON@mx.remote.test (Mail Delivery System)\r\nTo: alice@example.org\r\n"
@@ -71,18 +63,13 @@ def latency(port, n=200):
 
 
 def main():
-    if shutil.which("smtp-source") is None or shutil.which("smtp-sink") is None:
-        print("SKIP: smtp-source/smtp-sink not installed (Debian package postfix)")
+    missing = postfix_missing(need_root=False)  # smtp-source and smtp-sink only
+    if missing:
+        print(missing)
         return 77
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    os.chmod(work, 0o755)
-    pg_dir = os.path.join(work, "pg")
-    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
-    if r.returncode == 77:
-        print(r.stdout.strip())
+    pg_dir, conninfo = fresh_postgres(work, pg_cluster)
+    if conninfo is None:
         return 77
-    conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
     msgfile = os.path.join(work, "dsn.eml")
     with open(msgfile, "w") as f:
         f.write(DSN.replace("\r\n", "\n"))

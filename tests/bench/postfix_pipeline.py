@@ -18,25 +18,17 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "postfix"))
 from postfix_instance import Instance, REINJECT  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from e2e_common import free_port, fresh_postgres, postfix_missing, wait_port  # noqa: E402
+
 ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
 MESSAGES = 400
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+
+
 
 
 class PostfixAsFilter(Instance):
@@ -85,21 +77,13 @@ def run(kind, root, conninfo):
 
 
 def main():
-    if shutil.which("postfix") is None or shutil.which("smtp-source") is None:
-        print("SKIP: Postfix is not installed (Debian package postfix)")
+    missing = postfix_missing()
+    if missing:
+        print(missing)
         return 77
-    if os.geteuid() != 0:
-        print("SKIP: a private Postfix instance needs root")
+    pg_dir, conninfo = fresh_postgres(work, pg_cluster)
+    if conninfo is None:
         return 77
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    os.chmod(work, 0o755)
-    pg_dir = os.path.join(work, "pg")
-    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
-    if r.returncode == 77:
-        print(r.stdout.strip())
-        return 77
-    conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
     rates = {"ndrguard": [], "postfix": []}
     try:
         for rnd in range(3):

@@ -14,58 +14,22 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from e2e_common import check, dsn_returning, failures, free_port, send, start_postgres, wait_port  # noqa: E402
+
 ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
-failures = []
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail), flush=True)
-    if not ok:
-        failures.append(name)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port, timeout=15):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
-def send(port, mail_from, rcpts, message, client_addr=None):
-    """One transaction; returns (code, text) of the answer to the message (or to the first refusal)."""
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
-    try:
-        s.ehlo("mx.remote.test")
-        if client_addr:
-            code, text = s.docmd("XFORWARD", "NAME=mx.remote.test ADDR=%s IDENT=Q%d" % (client_addr, int(time.time() * 1000) % 100000))
-            if code != 250:
-                return code, text
-        code, text = s.mail(mail_from)
-        if code != 250:
-            return code, text
-        for r in rcpts:
-            code, text = s.rcpt(r)
-            if code != 250:
-                return code, text
-        code, text = s.data(message)
-        return code, text.decode()
-    except smtplib.SMTPDataError as e:
-        return e.smtp_code, e.smtp_error.decode()
-    finally:
-        try:
-            s.quit()
-        except Exception:
-            pass
+
+
+
+
 
 
 def sink_messages(sink_dir):
@@ -77,30 +41,16 @@ def sink_messages(sink_dir):
     return out
 
 
-def dsn_returning(msgid, returned_from="alice@example.org"):
-    return ("From: MAILER-DAEMON@mx.remote.test (Mail Delivery System)\r\n"
-            "To: %s\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-            "Message-ID: <bounce.%s>\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-            "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n"
-            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.test\r\n\r\n"
-            "Final-Recipient: rfc822; nobody@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-            "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: %s\r\nTo: nobody@remote.test\r\n"
-            "Subject: hello\r\nMessage-ID: <%s>\r\n\r\n--B--\r\n") % (returned_from, msgid.replace("@", "."), returned_from, msgid)
+
 
 
 def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     pg_dir = os.path.join(work, "pg")
-    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
-    if r.returncode == 77:
-        print(r.stdout.strip())
+    conninfo = start_postgres(pg_cluster, pg_dir)
+    if conninfo is None:
         return 77
-    if r.returncode != 0:
-        print("cannot start PostgreSQL:", r.stdout, r.stderr)
-        return 1
-    conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
 
     sink_dir = os.path.join(work, "sink")
     sink_port, port, out_port = free_port(), free_port(), free_port()

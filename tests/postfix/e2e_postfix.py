@@ -20,76 +20,30 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postfix_instance import Instance  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from e2e_common import (check, dsn_returning, failures, free_port, send, sink_files as sink_messages,  # noqa: E402
+                        fresh_postgres, postfix_missing, wait_for, wait_port)
 
 ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
 sink_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "filter", "smtp_sink.py")
-failures = []
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)), flush=True)
-    if not ok:
-        failures.append(name)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout=40, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
-def wait_port(port):
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    return wait_for(up, 20, 0.1)
 
 
-def send(port, mail_from, rcpts, message, client_addr=None):
-    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
-    try:
-        s.ehlo("mx.remote.test")
-        if client_addr:
-            code, text = s.docmd("XFORWARD", "ADDR=%s NAME=mx.remote.test" % client_addr)
-            if code != 250:
-                return code, text.decode()
-        code, text = s.mail(mail_from)
-        if code != 250:
-            return code, text.decode()
-        for r in rcpts:
-            code, text = s.rcpt(r)
-            if code != 250:
-                return code, text.decode()
-        code, text = s.data(message)
-        return code, text.decode()
-    except smtplib.SMTPDataError as e:
-        return e.smtp_code, e.smtp_error.decode()
-    finally:
-        try:
-            s.quit()
-        except Exception:
-            pass
 
 
-def sink_messages(sink_dir):
-    out = []
-    for name in sorted(os.listdir(sink_dir)):
-        if name.endswith(".eml"):
-            with open(os.path.join(sink_dir, name), "rb") as f:
-                out.append(f.read().decode("utf-8", "replace"))
-    return out
+
+
+
+
+
+
 
 
 def at_sink(sink_dir, marker):
@@ -109,16 +63,7 @@ def outbound(msgid, subject="hello"):
             % (subject, msgid))
 
 
-def dsn_returning(msgid, tag):
-    return ("From: MAILER-DAEMON@mx.remote.test (Mail Delivery System)\r\n"
-            "To: alice@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-            "Message-ID: <%s@mx.remote.test>\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-            "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered. [%s]\r\n\r\n"
-            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.test\r\n\r\n"
-            "Final-Recipient: rfc822; nobody@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-            "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: alice@example.org\r\nTo: nobody@remote.test\r\n"
-            "Subject: hello\r\nMessage-ID: <%s>\r\n\r\n--B--\r\n") % (tag, tag, msgid)
+
 
 
 class Filter:
@@ -246,24 +191,13 @@ def before_queue(conninfo, root):
 
 
 def main():
-    if shutil.which("postfix") is None or not os.path.exists("/usr/lib/postfix/sbin/master"):
-        print("SKIP: Postfix is not installed (Debian package postfix)")
+    missing = postfix_missing()
+    if missing:
+        print(missing)
         return 77
-    if os.geteuid() != 0:
-        print("SKIP: a private Postfix instance needs root (its master runs as root)")
+    pg_dir, conninfo = fresh_postgres(work, pg_cluster)
+    if conninfo is None:
         return 77
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    os.chmod(work, 0o755)
-    pg_dir = os.path.join(work, "pg")
-    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
-    if r.returncode == 77:
-        print(r.stdout.strip())
-        return 77
-    if r.returncode != 0:
-        print("cannot start PostgreSQL:", r.stdout, r.stderr)
-        return 1
-    conninfo = open(os.path.join(pg_dir, "conninfo")).read().strip()
     try:
         after_queue(conninfo, pg_dir, os.path.join(work, "after"))
         before_queue(conninfo, os.path.join(work, "before"))

@@ -1,0 +1,129 @@
+"""Helpers shared by the end-to-end tests and the network benchmarks: ports, waiting, one SMTP
+transaction as Postfix's smtpd would see it (XFORWARD included), a DSN naming a message, the
+throwaway PostgreSQL cluster and a check() that counts failures."""
+import os
+import smtplib
+import socket
+import subprocess
+import time
+
+failures = []
+
+
+def check(name, ok, detail=""):
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)), flush=True)
+    if not ok:
+        failures.append(name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=40, step=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def wait_port(port, timeout=20):
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    return wait_for(up, timeout, 0.1)
+
+
+def send(port, mail_from, rcpts, message, client_addr=None):
+    """One transaction; returns (code, text) of the answer to the message, or of the first
+    refusal. client_addr: sent as XFORWARD ADDR, as Postfix reports the original client."""
+    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    try:
+        s.ehlo("mx.remote.test")
+        if client_addr:
+            code, text = s.docmd("XFORWARD", "NAME=mx.remote.test ADDR=%s" % client_addr)
+            if code != 250:
+                return code, text.decode()
+        code, text = s.mail(mail_from)
+        if code != 250:
+            return code, text.decode()
+        for r in rcpts:
+            code, text = s.rcpt(r)
+            if code != 250:
+                return code, text.decode()
+        code, text = s.data(message)
+        return code, text.decode()
+    except smtplib.SMTPDataError as e:
+        return e.smtp_code, e.smtp_error.decode()
+    finally:
+        try:
+            s.quit()
+        except Exception:
+            pass
+
+
+def dsn_returning(msgid, tag=None):
+    """An RFC 3464 bounce returning the headers of <msgid>; `tag` (default bounce.<msgid with
+    dots>) is in its text and its own Message-ID, to find it again at the sink."""
+    tag = tag or "bounce." + msgid.replace("@", ".")
+    return ("From: MAILER-DAEMON@mx.remote.test (Mail Delivery System)\r\n"
+            "To: alice@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            "Message-ID: <%s@mx.remote.test>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+            "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered. [%s]\r\n\r\n"
+            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.test\r\n\r\n"
+            "Final-Recipient: rfc822; nobody@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+            "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: alice@example.org\r\nTo: nobody@remote.test\r\n"
+            "Subject: hello\r\nMessage-ID: <%s>\r\n\r\n--B--\r\n") % (tag, tag, msgid)
+
+
+def start_postgres(pg_cluster, pg_dir):
+    """Starts the throwaway cluster; returns its conninfo, or None (with the reason printed)
+    when PostgreSQL is not installed. Raises on any other failure."""
+    r = subprocess.run([pg_cluster, "start", pg_dir], capture_output=True, text=True)
+    if r.returncode == 77:
+        print(r.stdout.strip())
+        return None
+    if r.returncode != 0:
+        raise RuntimeError("cannot start PostgreSQL: " + r.stdout + r.stderr)
+    with open(os.path.join(pg_dir, "conninfo")) as f:
+        return f.read().strip()
+
+
+def sink_files(sink_dir):
+    """The messages a smtp_sink.py stored, oldest first."""
+    out = []
+    for name in sorted(os.listdir(sink_dir)):
+        if name.endswith(".eml"):
+            with open(os.path.join(sink_dir, name), "rb") as f:
+                out.append(f.read().decode("utf-8", "replace"))
+    return out
+
+
+def postfix_missing(need_root=True):
+    """Why a test that runs a private Postfix instance cannot run here, or "" when it can."""
+    import shutil
+    if shutil.which("postfix") is None or shutil.which("smtp-source") is None or \
+            not os.path.exists("/usr/lib/postfix/sbin/master"):
+        return "SKIP: Postfix is not installed (Debian package postfix)"
+    if need_root and os.geteuid() != 0:
+        return "SKIP: a private Postfix instance needs root (its master runs as root)"
+    return ""
+
+
+def fresh_postgres(work, pg_cluster):
+    """Empties WORK (readable by the postgres user) and starts a cluster in WORK/pg; returns
+    (pg_dir, conninfo), conninfo None when PostgreSQL is not installed."""
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    os.chmod(work, 0o755)
+    pg_dir = os.path.join(work, "pg")
+    return pg_dir, start_postgres(pg_cluster, pg_dir)
