@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "migrate_command.hpp"
+#include "quarantine_command.hpp"
 #include "scan_command.hpp"
 #include "serve_command.hpp"
 
@@ -19,13 +20,14 @@ const char* const usage =
     "  scan [--json] PATH...   classify message files, directories (recursively) and mbox files\n"
     "  migrate [--db CONNINFO] apply the PostgreSQL schema migrations (sql/)\n"
     "  serve [--config FILE]   run the Postfix content filter (after- or before-queue)\n"
+    "  quarantine SUBCOMMAND   list, show, release, delete and purge held messages; storms\n"
     "  help [COMMAND]          show this text, or a command's own help\n"
     "\n"
     "Options:\n"
     "  -h, --help              show this text\n"
     "  --version               print the version\n"
     "\n"
-    "The quarantine and digest commands are not built yet (issues 4 and 5).\n";
+    "The digest command is not built yet (issue 5).\n";
 
 }  // namespace
 
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
         if (!rest.empty() && rest.front() == "scan") std::cout << ndrguard::app::scan_usage;
         else if (!rest.empty() && rest.front() == "migrate") std::cout << ndrguard::app::migrate_usage;
         else if (!rest.empty() && rest.front() == "serve") std::cout << ndrguard::app::serve_usage;
+        else if (!rest.empty() && rest.front() == "quarantine") std::cout << ndrguard::app::quarantine_usage;
         else std::cout << usage;
         return 0;
     }
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
     if (command == "scan") return ndrguard::app::run_scan(rest);
     if (command == "migrate") return ndrguard::app::run_migrate(rest);
     if (command == "serve") return ndrguard::app::run_serve(rest);
+    if (command == "quarantine") return ndrguard::app::run_quarantine(rest);
     std::cerr << "ndrguard: unknown command '" << command << "'\n\n" << usage;
     return 2;
 }

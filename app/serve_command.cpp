@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <thread>
 
+#include "config_args.hpp"
 #include "ndrguard/filter/config.hpp"
 #include "ndrguard/filter/server.hpp"
 #include "ndrguard/quarantine/database.hpp"
@@ -31,51 +32,29 @@ const char* const serve_usage =
     "  --sql-dir DIR     migrations (default: " NDRGUARD_DEFAULT_SQL_DIR ")\n"
     "  -h, --help        show this text\n"
     "\n"
-    "Not yet (issue 4): the quarantine store and storm counters; a \"quarantine\" verdict is\n"
-    "delivered with the verdict header saying so (would=quarantine), never dropped.\n"
+    "Bounces are counted per recipient mailbox (counts shared with other instances through\n"
+    "PostgreSQL); a mailbox past storm_threshold is in storm mode and what cannot be verified is\n"
+    "quarantined (held in PostgreSQL, answered 250 after the commit; see ndrguard quarantine).\n"
     "Exit status: 0 stopped by SIGTERM/SIGINT, 1 start-up failure, 2 usage or configuration error.\n";
 
 int run_serve(const std::vector<std::string>& args) {
-    filter::serve_config cfg;
-    if (const char* db = std::getenv("NDRGUARD_DB")) cfg.database = db;
-    std::string sql_dir = NDRGUARD_DEFAULT_SQL_DIR;
-    std::vector<std::string> errors;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
+    for (const auto& a : args)
         if (a == "-h" || a == "--help") {
             std::cout << serve_usage;
             return 0;
         }
-        if (i + 1 >= args.size()) {
-            std::cerr << "ndrguard serve: '" << a << "' needs a value\n\n" << serve_usage;
-            return 2;
-        }
-        const std::string& v = args[++i];
-        if (a == "--config") {
-            std::ifstream in(v, std::ios::binary);
-            if (!in) {
-                std::cerr << "ndrguard serve: cannot read " << v << "\n";
-                return 2;
-            }
-            std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            for (auto& e : filter::apply_config_text(cfg, text, v)) errors.push_back(e);
-        } else if (a == "--set") {
-            auto eq = v.find('=');
-            std::string e = eq == std::string::npos ? "want KEY=VALUE" : cfg.set(v.substr(0, eq), v.substr(eq + 1));
-            if (!e.empty()) errors.push_back("--set " + v + ": " + e);
-        } else if (a == "--db") {
-            cfg.database = v;
-        } else if (a == "--sql-dir") {
-            sql_dir = v;
-        } else {
-            std::cerr << "ndrguard serve: unknown option '" << a << "'\n\n" << serve_usage;
-            return 2;
-        }
-    }
-    if (!errors.empty()) {
-        for (auto& e : errors) std::cerr << "ndrguard serve: " << e << "\n";
+    config_args parsed = parse_config_args(args);
+    if (!parsed.rest.empty()) {
+        std::cerr << "ndrguard serve: unknown option '" << parsed.rest.front() << "'\n\n" << serve_usage;
         return 2;
     }
+    if (!parsed.errors.empty()) {
+        for (auto& e : parsed.errors) std::cerr << "ndrguard serve: " << e << "\n";
+        if (parsed.bad_usage) std::cerr << "\n" << serve_usage;
+        return 2;
+    }
+    filter::serve_config& cfg = parsed.cfg;
+    const std::string& sql_dir = parsed.sql_dir;
 
     // Signals go to one thread that stops the server; every other thread blocks them.
     sigset_t signals;

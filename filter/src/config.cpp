@@ -163,6 +163,24 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         if (!parse_number<std::size_t>(value, limits.max_recipients, 1, 100000)) return bad("want 1..100000");
     } else if (key == "max_line_bytes") {
         if (!parse_number<std::size_t>(value, limits.max_line_bytes, 512, 65536)) return bad("want 512..65536");
+    } else if (key == "storm_threshold") {
+        if (!parse_number<std::int64_t>(value, storm_threshold, 1, 100000000)) return bad("want 1..100000000");
+    } else if (key == "storm_exit_threshold") {
+        if (!parse_number<std::int64_t>(value, storm_exit_threshold, 0, 100000000)) return bad("want 0..100000000");
+    } else if (key == "storm_window_seconds") {
+        if (!parse_number(value, storm_window_seconds, 10, 86400)) return bad("want 10..86400");
+    } else if (key == "storm_cool_down_seconds") {
+        if (!parse_number(value, storm_cool_down_seconds, 0, 604800)) return bad("want 0..604800");
+    } else if (key == "storm_sync_ms") {
+        if (!parse_number(value, storm_sync_ms, 10, 60000)) return bad("want 10..60000");
+    } else if (key == "quarantine_retention_days") {
+        if (!parse_number(value, quarantine_retention_days, 1, 3650)) return bad("want 1..3650");
+    } else if (key == "quarantine_max_items") {
+        if (!parse_number<std::int64_t>(value, quarantine_max_items, 0, 100000000)) return bad("want 0..100000000");
+    } else if (key == "quarantine_max_mb") {
+        if (!parse_number<std::int64_t>(value, quarantine_max_mb, 0, 10000000)) return bad("want 0..10000000");
+    } else if (key == "release_lease_seconds") {
+        if (!parse_number(value, release_lease_seconds, 1, 86400)) return bad("want 1..86400");
     } else if (key.substr(0, 7) == "policy.") {
         if (!verdicts.set_from_text(key.substr(7), value))
             return bad("want policy.<class>.<verified|forged|unverifiable> = deliver|reject|quarantine");
@@ -189,6 +207,8 @@ std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view t
     }
     if (cfg.sent_log_retention_days < cfg.bounce_window_days)
         errors.push_back(std::string(name) + ": sent_log_retention_days must be at least bounce_window_days");
+    if (cfg.storm_exit_threshold >= cfg.storm_threshold)
+        errors.push_back(std::string(name) + ": storm_exit_threshold must be below storm_threshold (hysteresis)");
     return errors;
 }
 

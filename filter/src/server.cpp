@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <iomanip>
 #include <deque>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include "ndrguard/filter/smtp_server.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
+#include "ndrguard/quarantine/store.hpp"
 
 namespace ndrguard::filter {
 
@@ -144,18 +146,53 @@ private:
     std::vector<std::unique_ptr<T>> items_;
 };
 
+// Held messages of all sessions in one transaction per batch.
+struct quarantine_session {
+    using item = q::held_message;
+    using result = q::hold_result;
+    using settings = q::quarantine_caps;
+    quarantine_session(q::database& d, const q::quarantine_caps& c) : db(d), caps(c) {}
+    std::vector<q::hold_result> write(const std::vector<q::held_message>& batch) { return q::hold_messages(db, caps, batch); }
+    q::database& db;
+    q::quarantine_caps caps;
+};
+
+q::storm_settings storm_settings_of(const serve_config& c) {
+    q::storm_settings s;
+    s.threshold = c.storm_threshold;
+    s.exit_threshold = c.storm_exit_threshold;
+    s.window = std::chrono::seconds(c.storm_window_seconds);
+    s.cool_down = std::chrono::seconds(c.storm_cool_down_seconds);
+    return s;
+}
+
+q::quarantine_caps caps_of(const serve_config& c) {
+    return {c.quarantine_max_items, c.quarantine_max_mb * 1024 * 1024};
+}
+
+// Only bounces count towards a storm; read receipts and abuse reports are not NDRs.
+bool counts_for_storms(det::message_class c) {
+    return c != det::message_class::not_bounce && c != det::message_class::mdn && c != det::message_class::feedback;
+}
+
 }  // namespace
 
 struct filter_server::impl {
-    impl(serve_config c, std::ostream& l) : cfg(std::move(c)), log(l), writer(cfg.database) {}
+    impl(serve_config c, std::ostream& l)
+        : cfg(std::move(c)), log(l), writer(cfg.database),
+          holder(cfg.database, caps_of(cfg)), storms(storm_settings_of(cfg)) {}
 
     serve_config cfg;
     std::ostream& log;
     q::sent_log_writer writer;
+    q::group_commit<quarantine_session> holder;
+    std::mutex storms_mu;
+    q::storm_tracker storms;  // under storms_mu
     asio::io_context io;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<tcp::acceptor> outbound_acceptor;  // outbound_listen: all mail there is ours
     std::atomic<bool> stopping{false};
+    std::atomic<bool> storm_sync_stop{false};
     std::mutex mu;
     std::condition_variable sessions_done;
     std::size_t sessions = 0;
@@ -185,7 +222,11 @@ struct filter_server::impl {
     std::size_t workers = 0, idle_workers = 0;
     std::condition_variable work_ready;
     void retention_loop();
+    void storm_sync_loop();
     std::string handle(const transaction& t, const std::string& peer, bool outbound_only);
+    std::string handle_bounce(const transaction& t, const det::result& r, verification v, bool warm_up,
+                              const std::string& client, std::ostringstream& line,
+                              const std::function<std::string(const transaction&)>& reinject);
 };
 
 std::string filter_server::impl::handle(const transaction& t, const std::string& peer, bool outbound_only) {
@@ -207,8 +248,8 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
     std::string answer;
     transaction out = t;
 
-    auto reinject = [&]() {
-        smtp_reply r = rj->send(out);
+    std::function<std::string(const transaction&)> reinject = [&](const transaction& tx) {
+        smtp_reply r = rj->send(tx);
         std::string first_line = r.text.substr(0, r.text.find('\n'));
         if (r.code == 250) {
             std::string qid = queue_id_of(r);
@@ -237,7 +278,7 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
             answer = "451 4.3.0 Error: sent log unavailable, try again later";
         } else {
             line << " action=deliver";
-            answer = reinject();
+            answer = reinject(out);
         }
     } else {
         det::envelope env;
@@ -246,7 +287,7 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
         line << " class=" << det::to_string(r.klass);
         if (r.klass == det::message_class::not_bounce) {
             line << " action=deliver";
-            answer = reinject();
+            answer = reinject(out);
         } else {
             std::vector<std::string> found;
             bool db_ok = true;
@@ -280,33 +321,7 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
                 line << " action=tempfail";
                 answer = "451 4.3.0 Error: sent log unavailable, try again later";
             } else {
-                verification v = verify(r.message_ids, found);
-                policy_context ctx;
-                ctx.mode = cfg.mode;
-                ctx.null_sender = t.mail_from.empty();
-                ctx.shadow = cfg.shadow;
-                ctx.warm_up = warm_up;
-                decision d = cfg.verdicts.decide(r.klass, v, ctx);
-                line << " verification=" << to_string(v) << " policy=" << to_string(d.policy_act);
-                for (auto n : d.notes) line << " note=" << n;
-                if (d.act == action::quarantine) {
-                    // The quarantine store comes with issue 4: until then, deliver, marked.
-                    d.notes.push_back("quarantine_unavailable");
-                    line << " note=quarantine_unavailable";
-                    d.intended = action::quarantine;
-                    d.act = action::deliver;
-                }
-                line << " action=" << to_string(d.act) << " ids=" << r.message_ids.size();
-                if (!r.message_ids.empty()) line << " msgid=<" << log_safe(r.message_ids.front()) << ">";
-                line << " reasons=";
-                for (std::size_t i = 0; i < r.reasons.size(); ++i) line << (i ? "," : "") << r.reasons[i];
-                if (d.act == action::reject) {
-                    answer = "550 5.7.1 Error: bounce of a message not sent from here (backscatter)";
-                } else {
-                    out.message = with_header_on_top(t.message, cfg.verdict_header,
-                                                     verdict_header_value(v, r.message_ids, r.reasons, d));
-                    answer = reinject();
-                }
+                answer = handle_bounce(t, r, verify(r.message_ids, found), warm_up, client, line, reinject);
             }
         }
     }
@@ -315,6 +330,164 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
     write_log(line.str());
     databases.give_back(std::move(db));  // null after a failure: the next message reconnects
     next_hops.give_back(std::move(rj));
+    return answer;
+}
+
+// An inbound bounce, its verification known: counted for storms and decided per recipient
+// mailbox (a storm is one mailbox's); quarantined copies are committed before anything else,
+// the recipients to deliver go to the next hop in one transaction.
+std::string filter_server::impl::handle_bounce(const transaction& t, const det::result& r, verification v, bool warm_up,
+                                               const std::string& client, std::ostringstream& line,
+                                               const std::function<std::string(const transaction&)>& reinject) {
+    const auto now = std::chrono::system_clock::now();
+    const bool counted = counts_for_storms(r.klass);
+    q::ndr_tally seen;
+    (v == verification::verified ? seen.verified : v == verification::forged ? seen.forged : seen.unverifiable) = 1;
+
+    struct plan {
+        std::size_t rcpt = 0;
+        std::string mailbox;
+        bool storm = false;
+        std::int64_t storm_id = 0;
+        decision d;
+    };
+    std::vector<plan> plans;
+    {
+        std::lock_guard lock(storms_mu);
+        for (std::size_t i = 0; i < t.recipients.size(); ++i) {
+            plan p;
+            p.rcpt = i;
+            p.mailbox = q::mailbox_key(t.recipients[i].address);
+            if (counted) p.storm = storms.observe(p.mailbox, seen, r.reporting_mta, r.original_subject, now);
+            p.storm_id = storms.storm_id(p.mailbox);
+            plans.push_back(std::move(p));
+        }
+    }
+    policy_context ctx;
+    ctx.mode = cfg.mode;
+    ctx.null_sender = t.mail_from.empty();
+    ctx.shadow = cfg.shadow;
+    ctx.warm_up = warm_up;
+    std::size_t rejects = 0, storms_seen = 0;
+    for (auto& p : plans) {
+        policy_context c = ctx;
+        c.storm = p.storm;
+        p.d = cfg.verdicts.decide(r.klass, v, c);
+        rejects += p.d.act == action::reject;
+        storms_seen += p.storm;
+    }
+    // One reply per transaction: a 5xx can only refuse every recipient. Where only some were to
+    // be refused, they are held instead (nothing is dropped silently).
+    if (rejects > 0 && rejects < plans.size())
+        for (auto& p : plans)
+            if (p.d.act == action::reject) {
+                p.d.act = p.d.intended = action::quarantine;
+                p.d.notes.push_back("mixed_recipients");
+            }
+
+    const decision& first = plans.front().d;
+    line << " verification=" << to_string(v) << " policy=" << to_string(first.policy_act);
+    std::set<std::string_view> notes;
+    for (const auto& p : plans) notes.insert(p.d.notes.begin(), p.d.notes.end());
+    for (auto n : notes) line << " note=" << n;
+    if (storms_seen) line << " storm_mailboxes=" << storms_seen;
+    line << " ids=" << r.message_ids.size();
+    if (!r.message_ids.empty()) line << " msgid=<" << log_safe(r.message_ids.front()) << ">";
+    line << " reasons=";
+    for (std::size_t i = 0; i < r.reasons.size(); ++i) line << (i ? "," : "") << r.reasons[i];
+
+    // Counts by outcome go to the storm; a 451 takes back what was counted, since Postfix will
+    // offer the message again.
+    auto settle = [&](bool retried_later, const std::vector<q::ndr_tally>& outcomes) {
+        if (!counted) return;
+        std::lock_guard lock(storms_mu);
+        for (std::size_t i = 0; i < plans.size(); ++i) {
+            q::ndr_tally t2 = outcomes[i];
+            if (retried_later) {
+                t2 = {};
+                t2.verified = -seen.verified;
+                t2.forged = -seen.forged;
+                t2.unverifiable = -seen.unverifiable;
+            }
+            storms.observe(plans[i].mailbox, t2, "", "", now);
+        }
+    };
+    std::vector<q::ndr_tally> outcomes(plans.size());
+
+    if (rejects == plans.size()) {
+        for (auto& o : outcomes) o.rejected = 1;
+        settle(false, outcomes);
+        line << " action=reject";
+        return "550 5.7.1 Error: bounce of a message not sent from here (backscatter)";
+    }
+
+    // Held first: once the copies are committed, delivering the rest may fail and be retried
+    // (Postfix's queue id makes the retry find them held already).
+    std::vector<std::string> held_ids;
+    std::size_t dropped = 0;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+        const plan& p = plans[i];
+        if (p.d.act != action::quarantine) continue;
+        q::held_message h;
+        h.mailbox = p.mailbox;
+        h.sender = t.mail_from;
+        h.client = client;
+        h.queue_id = xforward_value(t, "IDENT");
+        if (h.queue_id == "[UNAVAILABLE]" || h.queue_id == "NOQUEUE") h.queue_id.clear();
+        h.klass = std::string(det::to_string(r.klass));
+        h.verification = std::string(to_string(v));
+        for (auto reason : r.reasons) h.reasons.emplace_back(reason);
+        for (auto n : p.d.notes) h.notes.emplace_back(n);
+        h.message_ids = r.message_ids;
+        h.reporting_mta = r.reporting_mta;
+        h.subject = r.subject;
+        h.original_subject = r.original_subject;
+        h.storm_id = p.storm_id;
+        h.forged = v == verification::forged;
+        h.message = t.message;
+        h.held_at = now;
+        q::hold_result result;
+        std::string error;
+        if (!holder.submit(std::move(h), result, error)) {
+            settle(true, outcomes);
+            line << " action=tempfail error=" << log_safe(error, 300);
+            return "451 4.3.0 Error: quarantine unavailable, try again later";
+        }
+        if (result.what == q::hold_result::outcome::dropped_over_cap) {
+            ++dropped;
+            outcomes[i].dropped = 1;
+        } else {
+            held_ids.push_back(std::to_string(result.id));
+            outcomes[i].quarantined = 1;
+        }
+    }
+
+    transaction deliver = t;
+    deliver.recipients.clear();
+    const decision* header_decision = nullptr;
+    for (std::size_t i = 0; i < plans.size(); ++i)
+        if (plans[i].d.act == action::deliver) {
+            deliver.recipients.push_back(t.recipients[plans[i].rcpt]);
+            if (!header_decision) header_decision = &plans[i].d;
+            outcomes[i].delivered = 1;
+        }
+    const std::size_t held = held_ids.size();
+    line << " action=" << (deliver.recipients.empty() ? (held ? "quarantine" : "drop")
+                                                        : (held || dropped) ? "mixed" : "deliver");
+    if (held) {
+        line << " quarantine_ids=";
+        for (std::size_t i = 0; i < held_ids.size(); ++i) line << (i ? "," : "") << held_ids[i];
+    }
+    if (dropped) line << " dropped_over_cap=" << dropped;
+    if (deliver.recipients.empty()) {
+        settle(false, outcomes);
+        if (held) return "250 2.0.0 Ok: held in quarantine as " + held_ids.front();
+        return "250 2.0.0 Ok: dropped (forged bounce, mailbox quarantine full)";
+    }
+    deliver.message = with_header_on_top(t.message, cfg.verdict_header,
+                                         verdict_header_value(v, r.message_ids, r.reasons, *header_decision));
+    std::string answer = reinject(deliver);
+    settle(answer[0] == '4', outcomes);
     return answer;
 }
 
@@ -392,11 +565,72 @@ void filter_server::impl::retention_loop() {
             std::size_t dropped = sent.drop_days_before(first_kept);
             if (dropped > 0)
                 write_log("ndrguard: retention dropped_days=" + std::to_string(dropped) + " first_kept=" + q::iso_date(first_kept));
+            auto first_held = q::utc_day(std::chrono::system_clock::now()) - std::chrono::days(cfg.quarantine_retention_days);
+            auto expired = q::expire_quarantine(db, first_held);
+            if (expired.days_dropped > 0)
+                write_log("ndrguard: quarantine expiry dropped_days=" + std::to_string(expired.days_dropped) +
+                          " still_held_items=" + std::to_string(expired.items_dropped) + " first_kept=" + q::iso_date(first_held));
         } catch (const std::exception& e) {
             write_log("ndrguard: retention error=" + log_safe(e.what(), 300));
         }
         std::unique_lock lock(mu);
         sessions_done.wait_for(lock, std::chrono::hours(1), [&] { return stopping.load(); });
+    }
+}
+
+// Writes this instance's storm counts and reads back every instance's, every storm_sync_ms,
+// until run() says stop (after the last session, so that every count is written).
+void filter_server::impl::storm_sync_loop() {
+    std::unique_ptr<q::database> db;
+    std::set<std::int64_t> open_storms;  // to log starts and ends once
+    auto last_expiry = std::chrono::steady_clock::time_point{};
+    bool failing = false;
+    while (true) {
+        const bool last_round = storm_sync_stop.load();
+        std::vector<q::storm_delta> deltas;
+        std::vector<std::string> watched;
+        {
+            std::lock_guard lock(storms_mu);
+            deltas = storms.take_pending();
+            watched = storms.watched_mailboxes();
+        }
+        try {
+            if (!db) db = std::make_unique<q::database>(cfg.database);
+            const auto now = std::chrono::system_clock::now();
+            auto states = q::storm_sync(*db, storms.settings(), deltas, watched, now);
+            {
+                std::lock_guard lock(storms_mu);
+                storms.apply_sync(states);
+            }
+            std::set<std::int64_t> open_now;
+            for (const auto& st : states)
+                if (st.storm_id) {
+                    open_now.insert(st.storm_id);
+                    if (!open_storms.count(st.storm_id))
+                        write_log("ndrguard: storm started storm_id=" + std::to_string(st.storm_id) + " mailbox=<" +
+                                  log_safe(st.mailbox) + "> window_count=" + std::to_string(st.window_count));
+                }
+            for (auto id : open_storms)
+                if (!open_now.count(id)) write_log("ndrguard: storm ended storm_id=" + std::to_string(id));
+            open_storms = std::move(open_now);
+            if (std::chrono::steady_clock::now() - last_expiry > std::chrono::minutes(10)) {
+                q::expire_counters(*db, now - storms.settings().window - std::chrono::hours(1));
+                last_expiry = std::chrono::steady_clock::now();
+            }
+            if (failing) write_log("ndrguard: storm counters written again");
+            failing = false;
+        } catch (const std::exception& e) {
+            {
+                std::lock_guard lock(storms_mu);
+                storms.restore(std::move(deltas));  // written with the next sync
+            }
+            db.reset();
+            if (!failing) write_log("ndrguard: storm counters not written, kept for the next try: error=" + log_safe(e.what(), 300));
+            failing = true;
+        }
+        if (last_round) break;
+        std::unique_lock lock(mu);
+        sessions_done.wait_for(lock, std::chrono::milliseconds(cfg.storm_sync_ms), [&] { return storm_sync_stop.load(); });
     }
 }
 
@@ -461,6 +695,7 @@ void filter_server::impl::worker() {
 void filter_server::run() {
     impl& m = *impl_;
     std::thread retention([&m] { m.retention_loop(); });
+    std::thread storm_sync([&m] { m.storm_sync_loop(); });
     std::thread outbound;
     if (m.outbound_acceptor) outbound = std::thread([&m] { m.accept_loop(*m.outbound_acceptor, true); });
     m.accept_loop(*m.acceptor, false);
@@ -470,8 +705,10 @@ void filter_server::run() {
         std::unique_lock lock(m.mu);
         m.sessions_done.wait_for(lock, std::chrono::seconds(30), [&] { return m.sessions == 0; });
     }
-    m.sessions_done.notify_all();  // wakes the retention loop
+    m.storm_sync_stop = true;
+    m.sessions_done.notify_all();  // wakes the retention loop and the storm sync (for a last round)
     retention.join();
+    storm_sync.join();
     {
         std::unique_lock lock(m.mu);
         m.work_ready.notify_all();  // idle workers end

@@ -168,7 +168,14 @@ std::string smtp_client_session::next_command() {
             return "RCPT TO:<" + r.address + ">" + offered_params(r.params, false, false, offers_dsn_, false) + "\r\n";
         }
         case step::data: return "DATA\r\n";
-        case step::content: return dot_stuffed(t.message);
+        case step::content: {
+            std::string content = dot_stuffed(t.message);
+            if (hold_final_dot_) {
+                content.resize(content.size() - 3);  // ".\r\n": sent by final_dot()
+                status_ = status::before_final_dot;
+            }
+            return content;
+        }
         case step::rset: return "RSET\r\n";
         default: return {};
     }

@@ -6,43 +6,13 @@
 #include <map>
 #include <pqxx/pqxx>
 
+#include "pg_util.hpp"
+
 #include "ndrguard/detector/detector.hpp"
 
 namespace ndrguard::quarantine {
 
-namespace {
-
-// Any libpqxx or libpq failure, with what we were doing.
-template <class F>
-auto guarded(const char* what, F&& f) -> decltype(f()) {
-    try {
-        return f();
-    } catch (const database_error&) {
-        throw;
-    } catch (const std::exception& e) {
-        throw database_error(std::string(what) + ": " + e.what());
-    }
-}
-
-constexpr char unit_separator = '\x1f';  // joins one message's recipients into one text
-
-// ISO timestamp with microseconds, UTC: what timestamptz reads back exactly.
-std::string iso_timestamp(std::chrono::system_clock::time_point t) {
-    auto d = utc_day(t);
-    long long us = static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(t - d).count());
-    char buf[64];
-    long long secs = us / 1000000;
-    std::snprintf(buf, sizeof buf, "%s %02lld:%02lld:%02lld.%06lld+00", iso_date(d).c_str(), secs / 3600,
-                  (secs / 60) % 60, secs % 60, static_cast<long long>(us % 1000000));
-    return buf;
-}
-
-}  // namespace
-
-struct database::impl {
-    explicit impl(const std::string& conninfo) : conn(conninfo) {}
-    pqxx::connection conn;
-};
+using pg::guarded;
 
 database::database(const std::string& conninfo) {
     impl_ = guarded("connecting to PostgreSQL", [&] { return std::make_unique<impl>(conninfo); });
@@ -92,15 +62,7 @@ migration_report migrate(database& db, const std::filesystem::path& sql_dir) {
 
 void sent_log::ensure_partition(day d) {
     if (known_days_.count(d)) return;
-    guarded("creating a sent_log day partition", [&] {
-        pqxx::work txn(db_.native().conn);
-        // Two filters may create the same day at once: the lock makes the second one wait and
-        // then find the table there.
-        txn.exec("SELECT pg_advisory_xact_lock(7426114)");
-        txn.exec("CREATE TABLE IF NOT EXISTS " + txn.quote_name(partition_name(d)) + " PARTITION OF sent_log FOR VALUES FROM (" +
-                 txn.quote(iso_date(d)) + ") TO (" + txn.quote(iso_date(d + std::chrono::days(1))) + ")");
-        txn.commit();
-    });
+    guarded("creating a sent_log day partition", [&] { pg::create_day_partition(db_.native().conn, "sent_log", d); });
     known_days_.insert(d);
 }
 
@@ -116,13 +78,8 @@ std::size_t sent_log::record(const std::vector<sent_message>& batch) {
         hashes.push_back(message_id_hash(id));
         ids.push_back(std::move(id));
         senders.push_back(m.sender);
-        std::string joined;
-        for (std::size_t i = 0; i < m.recipients.size(); ++i) {
-            if (i) joined.push_back(unit_separator);
-            joined += m.recipients[i];
-        }
-        recipients.push_back(std::move(joined));
-        times.push_back(iso_timestamp(m.sent_at));
+        recipients.push_back(pg::joined(m.recipients));
+        times.push_back(pg::timestamp(m.sent_at));
     }
     if (ids.empty()) return 0;
     return guarded("recording sent messages", [&] {
@@ -162,8 +119,7 @@ std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message
             "GROUP BY message_id ORDER BY message_id",
             bigint_array_literal(hashes), text_array_literal(ids), iso_date(utc_day(since)));
         for (auto row : rows) {
-            auto t = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                std::chrono::duration<double>(row[1].as<double>())));
+            auto t = pg::from_epoch(row[1].as<double>());
             if (t < since) continue;  // same day, earlier hour
             found.push_back({row[0].as<std::string>(), t});
         }
@@ -173,13 +129,7 @@ std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message
 
 std::vector<day> sent_log::days() {
     return guarded("listing sent_log partitions", [&] {
-        pqxx::read_transaction txn(db_.native().conn);
-        std::vector<day> out;
-        for (auto row : txn.exec("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                                 "WHERE i.inhparent = 'sent_log'::regclass"))
-            if (auto d = partition_day(row[0].as<std::string>())) out.push_back(*d);
-        std::sort(out.begin(), out.end());
-        return out;
+        return pg::day_partitions(db_.native().conn, "sent_log");
     });
 }
 

@@ -22,13 +22,13 @@ std::string iso_date(day d) {
     return buf;
 }
 
-std::string partition_name(day d) {
+std::string partition_name(day d, std::string_view table) {
     std::string s = iso_date(d);
-    return "sent_log_" + s.substr(0, 4) + s.substr(5, 2) + s.substr(8, 2);
+    return std::string(table) + "_" + s.substr(0, 4) + s.substr(5, 2) + s.substr(8, 2);
 }
 
-std::optional<day> partition_day(std::string_view name) {
-    constexpr std::string_view prefix = "sent_log_";
+std::optional<day> partition_day(std::string_view name, std::string_view table) {
+    const std::string prefix = std::string(table) + "_";
     if (name.size() != prefix.size() + 8 || name.substr(0, prefix.size()) != prefix) return std::nullopt;
     int v[3] = {0, 0, 0};
     const int widths[3] = {4, 2, 2};

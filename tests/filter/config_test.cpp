@@ -71,6 +71,18 @@ TEST_CASE("retention shorter than the bounce window is refused") {
     CHECK(errors[0].find("at least bounce_window_days") != std::string::npos);
 }
 
+TEST_CASE("storm thresholds must leave room for hysteresis") {
+    serve_config cfg;
+    auto errors = apply_config_text(cfg, "storm_threshold = 20\nstorm_exit_threshold = 20\n", "t.conf");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].find("hysteresis") != std::string::npos);
+    serve_config ok;
+    CHECK(apply_config_text(ok, "storm_threshold = 20\nstorm_exit_threshold = 5\nquarantine_max_mb = 0\n", "t.conf").empty());
+    CHECK(ok.storm_threshold == 20);
+    CHECK(ok.quarantine_max_mb == 0);
+    CHECK_FALSE(cfg.set("storm_window_seconds", "5").empty());
+}
+
 #include <fstream>
 #include <iterator>
 
@@ -101,6 +113,20 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.limits.max_message_bytes == defaults.limits.max_message_bytes);
     CHECK(from_file.limits.max_recipients == defaults.limits.max_recipients);
     CHECK(from_file.verdict_header == defaults.verdict_header);
+    CHECK(from_file.storm_threshold == defaults.storm_threshold);
+    CHECK(from_file.storm_exit_threshold == defaults.storm_exit_threshold);
+    CHECK(from_file.storm_window_seconds == defaults.storm_window_seconds);
+    CHECK(from_file.storm_cool_down_seconds == defaults.storm_cool_down_seconds);
+    CHECK(from_file.storm_sync_ms == defaults.storm_sync_ms);
+    CHECK(from_file.quarantine_retention_days == defaults.quarantine_retention_days);
+    CHECK(from_file.quarantine_max_items == defaults.quarantine_max_items);
+    CHECK(from_file.quarantine_max_mb == defaults.quarantine_max_mb);
+    CHECK(from_file.release_lease_seconds == defaults.release_lease_seconds);
+    // Each of them is written out, not left to the default silently.
+    for (const char* key : {"storm_threshold", "storm_exit_threshold", "storm_window_seconds", "storm_cool_down_seconds",
+                            "storm_sync_ms", "quarantine_retention_days", "quarantine_max_items", "quarantine_max_mb",
+                            "release_lease_seconds"})
+        CHECK_MESSAGE(text.find(std::string("\n") + key + " = ") != std::string::npos, key);
     using mc = ndrguard::detector::message_class;
     for (auto c : {mc::dsn, mc::autoreply, mc::feedback})
         for (auto v : {verification::verified, verification::forged, verification::unverifiable})

@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
 """A next hop for the end-to-end tests: accepts every message, stores it as DIR/<queue-id>.eml
 with the envelope in DIR/<queue-id>.env, answers "250 2.0.0 Ok: queued as <id>".
-usage: smtp_sink.py PORT DIR"""
+usage: smtp_sink.py PORT DIR
+
+A message whose connection ends before its final dot is discarded, as a real MTA does.
+For crash tests: SINK_PAUSE_BEFORE_354=SECONDS delays the DATA reply (the client is stopped
+before handing the message over); SINK_PAUSE_AFTER_DOT=SECONDS stores the message and then
+delays its 250 (the client is stopped after the hand-over, before it hears the answer)."""
 import socketserver
 import sys
 import itertools
 import os
+import time
+
+PAUSE_BEFORE_354 = float(os.environ.get("SINK_PAUSE_BEFORE_354", "0"))
+PAUSE_AFTER_DOT = float(os.environ.get("SINK_PAUSE_AFTER_DOT", "0"))
 
 counter = itertools.count(1)
 
@@ -38,11 +47,14 @@ class Handler(socketserver.StreamRequestHandler):
                 mail_from, rcpts = None, []
                 self.reply("250 2.0.0 Ok")
             elif verb == "DATA":
+                time.sleep(PAUSE_BEFORE_354)
                 self.reply("354 go ahead")
                 data = bytearray()
                 while True:
                     l = self.rfile.readline()
-                    if not l or l in (b".\r\n", b".\n"):
+                    if not l:
+                        return  # no final dot: nothing was handed over
+                    if l in (b".\r\n", b".\n"):
                         break
                     if l.startswith(b"."):
                         l = l[1:]
@@ -52,6 +64,7 @@ class Handler(socketserver.StreamRequestHandler):
                     f.write(bytes(data))
                 with open(os.path.join(sys.argv[2], qid + ".env"), "w") as f:
                     f.write(mail_from + "\n" + "\n".join(rcpts) + "\n")
+                time.sleep(PAUSE_AFTER_DOT)
                 self.reply("250 2.0.0 Ok: queued as " + qid)
             elif verb == "QUIT":
                 self.reply("221 2.0.0 Bye")

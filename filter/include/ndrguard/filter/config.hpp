@@ -45,6 +45,20 @@ struct serve_config {
     server_limits limits;                       // max_line_bytes, max_message_bytes, max_recipients
     policy verdicts;                            // policy.<class>.<verification> = action
 
+    // Storm mode per recipient mailbox (counts shared by every instance through PostgreSQL).
+    std::int64_t storm_threshold = 50;          // bounces in the window that start a storm
+    std::int64_t storm_exit_threshold = 10;     // under this the storm goes quiet ...
+    int storm_cool_down_seconds = 1800;         // ... and ends after this long quiet
+    int storm_window_seconds = 600;             // the sliding window
+    int storm_sync_ms = 250;                    // how often counts are written and read back
+
+    // The quarantine.
+    int quarantine_retention_days = 14;         // held days kept, then dropped whole
+    std::int64_t quarantine_max_items = 20000;  // per mailbox; past either cap, forged bounces
+    std::int64_t quarantine_max_mb = 500;       // are dropped (counted), the others still kept
+    int release_lease_seconds = 300;            // a release that stopped before handing the
+                                                // message over may be retried after this long
+
     serve_config();
     // Applies one setting; returns an error message, or "" when it was applied.
     std::string set(std::string_view key, std::string_view value);

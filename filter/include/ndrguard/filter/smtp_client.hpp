@@ -43,7 +43,7 @@ std::string dot_stuffed(std::string_view message);
 
 class smtp_client_session {
 public:
-    enum class status { connecting, idle, busy, delivered, refused, broken };
+    enum class status { connecting, idle, busy, delivered, refused, broken, before_final_dot };
 
     explicit smtp_client_session(std::string helo_name) : helo_name_(std::move(helo_name)) {}
 
@@ -60,6 +60,16 @@ public:
     bool reusable() const {
         return !must_close_ &&
                (status_ == status::delivered || status_ == status::refused || status_ == status::idle);
+    }
+
+    // Two-phase hand-over (quarantine releases): with this set, the content is sent without its
+    // final dot and the session stops in before_final_dot, until final_dot() returns the bytes
+    // that commit the message in the next hop's queue. Up to that point, closing the connection
+    // leaves nothing behind.
+    void hold_final_dot(bool hold) { hold_final_dot_ = hold; }
+    std::string final_dot() {
+        status_ = status::busy;
+        return ".\r\n";
     }
 
     // "QUIT\r\n" for an orderly close of an idle connection.
@@ -84,6 +94,7 @@ private:
          offers_xforward_ = false, offers_pipelining_ = false;
     std::vector<step> awaited_;     // PIPELINING: the commands whose replies are still to come
     bool pipelined_refusal_ = false;
+    bool hold_final_dot_ = false;
     bool must_close_ = false;       // a 354 came after a refusal: the transaction can only be
                                     // abandoned by closing the connection
 };

@@ -19,8 +19,9 @@ std::int64_t message_id_hash(std::string_view normalized_id);
 using day = std::chrono::sys_days;
 day utc_day(std::chrono::system_clock::time_point t);
 std::string iso_date(day d);                          // "2026-03-02"
-std::string partition_name(day d);                    // "sent_log_20260302"
-std::optional<day> partition_day(std::string_view table_name);  // the inverse, or nothing
+// Day partitions of a table partitioned by day: "sent_log_20260302", "quarantine_20260302".
+std::string partition_name(day d, std::string_view table = "sent_log");
+std::optional<day> partition_day(std::string_view partition, std::string_view table = "sent_log");  // the inverse
 
 // A PostgreSQL array literal of texts: {"a","b\"c"}; every element quoted and escaped.
 std::string text_array_literal(const std::vector<std::string>& items);

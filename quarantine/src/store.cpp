@@ -1,0 +1,509 @@
+#include "ndrguard/quarantine/store.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "pg_util.hpp"
+
+namespace ndrguard::quarantine {
+
+using pg::guarded;
+
+namespace {
+
+std::string ids_literal(const std::vector<std::int64_t>& ids) { return bigint_array_literal(ids); }
+
+constexpr const char* item_columns =
+    "id, extract(epoch FROM held_at)::float8, mailbox, sender, class, verification, state, reporting_mta, subject, "
+    "original_subject, array_to_string(reasons, chr(31)), array_to_string(notes, chr(31)), "
+    "array_to_string(message_ids, chr(31)), coalesce(storm_id, 0), size";
+
+item_summary summary_of(const pqxx::row& r) {
+    item_summary s;
+    s.id = r[0].as<std::int64_t>();
+    s.held_at = pg::from_epoch(r[1].as<double>());
+    s.mailbox = r[2].as<std::string>();
+    s.sender = r[3].as<std::string>();
+    s.klass = r[4].as<std::string>();
+    s.verification = r[5].as<std::string>();
+    s.state = r[6].as<std::string>();
+    s.reporting_mta = r[7].as<std::string>();
+    s.subject = r[8].as<std::string>();
+    s.original_subject = r[9].as<std::string>();
+    s.reasons = pg::split_joined(r[10].as<std::string>());
+    s.notes = pg::split_joined(r[11].as<std::string>());
+    s.message_ids = pg::split_joined(r[12].as<std::string>());
+    s.storm_id = r[13].as<std::int64_t>();
+    s.size = r[14].as<std::int64_t>();
+    return s;
+}
+
+// Text columns must be valid in the database's encoding; the detector's fields are UTF-8 but
+// envelope fields are raw bytes from the network.
+std::string db_text(std::string_view s, std::size_t max) {
+    std::string out;
+    out.reserve(std::min(s.size(), max));
+    for (unsigned char c : s.substr(0, max)) out.push_back((c == 0 || c >= 0x80) ? '?' : static_cast<char>(c));
+    return out;
+}
+
+// UTF-8 kept when it is well formed; otherwise replaced byte by byte.
+std::string db_utf8(std::string_view s, std::size_t max) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < s.size() && out.size() < max) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= s.size() && c != 0;
+        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+        if (ok) {
+            out.append(s.substr(i, len));
+            i += len;
+        } else {
+            out.push_back('?');
+            ++i;
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> db_texts(const std::vector<std::string>& v) {
+    std::vector<std::string> out;
+    for (const auto& s : v) out.push_back(db_utf8(s, 998));
+    return out;
+}
+
+}  // namespace
+
+std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& s, const std::vector<storm_delta>& deltas,
+                                            const std::vector<std::string>& watched, clock_time now) {
+    return guarded("syncing storm counters", [&] {
+        auto& conn = db.native().conn;
+        pqxx::work txn(conn);
+        // One sync at a time across every instance: each then sees the others' counts, and the
+        // storm transitions below never race.
+        txn.exec("SELECT pg_advisory_xact_lock(7426115)");
+        const std::string now_text = pg::timestamp(now);
+        const std::string since_text = pg::timestamp(now - s.window);
+
+        std::set<std::string> mailboxes(watched.begin(), watched.end());
+        if (!deltas.empty()) {
+            std::vector<std::string> m, b;
+            std::vector<std::int64_t> v, f, u;
+            for (const auto& d : deltas) {
+                m.push_back(db_text(d.mailbox, 320));
+                b.push_back(pg::timestamp(d.bucket));
+                v.push_back(d.tally.verified);
+                f.push_back(d.tally.forged);
+                u.push_back(d.tally.unverifiable);
+                mailboxes.insert(m.back());
+            }
+            txn.exec_params(
+                "INSERT INTO ndr_counts (mailbox, bucket, verified, forged, unverifiable) "
+                "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[]) "
+                "ON CONFLICT (mailbox, bucket) DO UPDATE SET verified = ndr_counts.verified + excluded.verified, "
+                "forged = ndr_counts.forged + excluded.forged, unverifiable = ndr_counts.unverifiable + excluded.unverifiable",
+                text_array_literal(m), text_array_literal(b), bigint_array_literal(v), bigint_array_literal(f),
+                bigint_array_literal(u));
+        }
+        const std::string touched = text_array_literal(std::vector<std::string>(mailboxes.begin(), mailboxes.end()));
+
+        // Per mailbox: what this instance saw since its last sync.
+        std::map<std::string, std::pair<ndr_tally, std::vector<std::string>>> per_mailbox;
+        std::vector<std::string> rm, rmta;
+        std::vector<std::int64_t> rn;
+        for (const auto& d : deltas) {
+            auto& [tally, subjects] = per_mailbox[db_text(d.mailbox, 320)];
+            tally += d.tally;
+            for (const auto& subj : d.sample_subjects)
+                if (subjects.size() < s.max_sample_subjects) subjects.push_back(db_utf8(subj, 200));
+            for (const auto& [mta, n] : d.reporters) {
+                rm.push_back(db_text(d.mailbox, 320));
+                rmta.push_back(db_text(mta, 255));
+                rn.push_back(n);
+            }
+        }
+        std::vector<std::string> pm, psubj;
+        std::vector<std::int64_t> pv, pf, pu, pdl, prj, pqu, pdr;
+        for (const auto& [mailbox, entry] : per_mailbox) {
+            pm.push_back(mailbox);
+            const ndr_tally& t = entry.first;
+            pv.push_back(t.verified);
+            pf.push_back(t.forged);
+            pu.push_back(t.unverifiable);
+            pdl.push_back(t.delivered);
+            prj.push_back(t.rejected);
+            pqu.push_back(t.quarantined);
+            pdr.push_back(t.dropped);
+            psubj.push_back(pg::joined(entry.second));
+        }
+        // Storms already open count the new bounces...
+        if (!pm.empty())
+            txn.exec_params(
+                "UPDATE storms st SET verified = st.verified + d.v, forged = st.forged + d.f, "
+                "unverifiable = st.unverifiable + d.u, delivered = st.delivered + d.dl, rejected = st.rejected + d.rj, "
+                "quarantined = st.quarantined + d.qu, dropped = st.dropped + d.dr "
+                "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], "
+                "            $8::bigint[]) AS d(m, v, f, u, dl, rj, qu, dr) "
+                "WHERE st.mailbox = d.m AND st.ended_at IS NULL",
+                text_array_literal(pm), bigint_array_literal(pv), bigint_array_literal(pf), bigint_array_literal(pu),
+                bigint_array_literal(pdl), bigint_array_literal(prj), bigint_array_literal(pqu), bigint_array_literal(pdr));
+
+        // Enter: the window count reached the threshold (one open storm per mailbox: the unique
+        // index makes a second entry a no-op).
+        // ... a new one starts with the window's counts of every instance, the bounces that made it.
+        auto entered = txn.exec_params(
+            "INSERT INTO storms (mailbox, started_at, verified, forged, unverifiable) "
+            "SELECT mailbox, $2::timestamptz, sum(verified), sum(forged), sum(unverifiable) FROM ndr_counts "
+            "WHERE mailbox = ANY($1::text[]) AND bucket > $3::timestamptz "
+            "GROUP BY mailbox HAVING sum(verified + forged + unverifiable) >= $4 "
+            "ON CONFLICT (mailbox) WHERE ended_at IS NULL DO NOTHING RETURNING id, mailbox",
+            touched, now_text, since_text, s.threshold);
+        // Messages held in the moments before the storm was written name it too.
+        for (auto r : entered)
+            txn.exec_params("UPDATE quarantine SET storm_id = $1 WHERE mailbox = $2 AND storm_id IS NULL AND held_at > $3::timestamptz "
+                            "AND 'storm' = ANY(notes)",
+                            r[0].as<std::int64_t>(), r[1].as<std::string>(), since_text);
+        // Quiet: under the exit threshold (hysteresis); loud again clears it.
+        txn.exec_params(
+            "UPDATE storms st SET quiet_since = CASE WHEN c.n < $3 THEN coalesce(st.quiet_since, $1::timestamptz) END "
+            "FROM (SELECT o.id, coalesce((SELECT sum(verified + forged + unverifiable) FROM ndr_counts n "
+            "      WHERE n.mailbox = o.mailbox AND n.bucket > $2::timestamptz), 0) AS n "
+            "      FROM storms o WHERE o.ended_at IS NULL) c WHERE st.id = c.id",
+            now_text, since_text, s.exit_threshold);
+        // End: quiet for the whole cool-down.
+        txn.exec_params("UPDATE storms SET ended_at = $1::timestamptz WHERE ended_at IS NULL AND quiet_since <= $2::timestamptz",
+                        now_text, pg::timestamp(now - s.cool_down));
+
+        // Sample subjects and reporting MTAs of the open storms (new ones included).
+        if (!pm.empty())
+            txn.exec_params(
+                "UPDATE storms st SET sample_subjects = (st.sample_subjects || coalesce((SELECT array_agg(x) "
+                "  FROM unnest(string_to_array(d.subj, chr(31))) x WHERE NOT x = ANY(st.sample_subjects)), '{}'))[1:$3] "
+                "FROM unnest($1::text[], $2::text[]) AS d(m, subj) "
+                "WHERE st.mailbox = d.m AND st.ended_at IS NULL AND d.subj <> '' AND cardinality(st.sample_subjects) < $3",
+                text_array_literal(pm), text_array_literal(psubj), static_cast<long long>(s.max_sample_subjects));
+        if (!rm.empty())
+            txn.exec_params(
+                "INSERT INTO storm_reporters (storm_id, reporting_mta, messages) "
+                "SELECT st.id, r.mta, sum(r.n) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS r(m, mta, n) "
+                "JOIN storms st ON st.mailbox = r.m AND st.ended_at IS NULL GROUP BY st.id, r.mta "
+                "ON CONFLICT (storm_id, reporting_mta) DO UPDATE SET messages = storm_reporters.messages + excluded.messages",
+                text_array_literal(rm), text_array_literal(rmta), bigint_array_literal(rn));
+
+        // The state of what we touched or watch, and of every open storm (few): an instance
+        // learns of a storm another one detected before its first bounce for that mailbox.
+        std::vector<mailbox_storm_state> out;
+        auto rows = txn.exec_params(
+            "SELECT m.mailbox, coalesce((SELECT sum(verified + forged + unverifiable) FROM ndr_counts n "
+            "       WHERE n.mailbox = m.mailbox AND n.bucket > $2::timestamptz), 0)::bigint, "
+            "       coalesce((SELECT id FROM storms st WHERE st.mailbox = m.mailbox AND st.ended_at IS NULL), 0) "
+            "FROM (SELECT unnest($1::text[]) UNION SELECT mailbox FROM storms WHERE ended_at IS NULL) AS m(mailbox)",
+            touched, since_text);
+        for (auto r : rows) out.push_back({r[0].as<std::string>(), r[1].as<std::int64_t>(), r[2].as<std::int64_t>()});
+        txn.commit();
+        return out;
+    });
+}
+
+std::vector<storm_record> storms(database& db, const std::string& mailbox, clock_time since) {
+    return guarded("listing storms", [&] {
+        pqxx::read_transaction txn(db.native().conn);
+        std::vector<storm_record> out;
+        auto rows = txn.exec_params(
+            "SELECT id, mailbox, extract(epoch FROM started_at)::float8, extract(epoch FROM quiet_since)::float8, "
+            "extract(epoch FROM ended_at)::float8, verified, forged, unverifiable, delivered, rejected, quarantined, dropped, "
+            "array_to_string(sample_subjects, chr(31)) FROM storms "
+            "WHERE ($1 = '' OR mailbox = $1) AND (ended_at IS NULL OR ended_at >= $2::timestamptz) ORDER BY id",
+            db_text(mailbox, 320), pg::timestamp(since));
+        for (auto r : rows) {
+            storm_record s;
+            s.id = r[0].as<std::int64_t>();
+            s.mailbox = r[1].as<std::string>();
+            s.started_at = pg::from_epoch(r[2].as<double>());
+            if (!r[3].is_null()) s.quiet_since = pg::from_epoch(r[3].as<double>());
+            if (!r[4].is_null()) s.ended_at = pg::from_epoch(r[4].as<double>());
+            s.tally = {r[5].as<std::int64_t>(), r[6].as<std::int64_t>(), r[7].as<std::int64_t>(), r[8].as<std::int64_t>(),
+                       r[9].as<std::int64_t>(), r[10].as<std::int64_t>(), r[11].as<std::int64_t>()};
+            s.sample_subjects = pg::split_joined(r[12].as<std::string>());
+            for (auto t : txn.exec_params("SELECT reporting_mta, messages FROM storm_reporters WHERE storm_id = $1 "
+                                          "ORDER BY messages DESC, reporting_mta LIMIT 10",
+                                          s.id))
+                s.top_reporters.emplace_back(t[0].as<std::string>(), t[1].as<std::int64_t>());
+            out.push_back(std::move(s));
+        }
+        return out;
+    });
+}
+
+std::size_t expire_counters(database& db, clock_time before) {
+    return guarded("expiring storm counters", [&] {
+        pqxx::work txn(db.native().conn);
+        auto r = txn.exec_params("DELETE FROM ndr_counts WHERE bucket < $1::timestamptz", pg::timestamp(before));
+        txn.commit();
+        return static_cast<std::size_t>(r.affected_rows());
+    });
+}
+
+std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps, const std::vector<held_message>& batch) {
+    std::vector<hold_result> results(batch.size());
+    if (batch.empty()) return results;
+    auto& conn = db.native().conn;
+    std::set<day> days;
+    for (const auto& m : batch) days.insert(utc_day(m.held_at));
+    guarded("creating a quarantine day partition", [&] {
+        for (day d : days) pg::create_day_partition(conn, "quarantine", d);
+    });
+    return guarded("holding messages in the quarantine", [&] {
+        pqxx::work txn(conn);
+        std::set<std::string> names;
+        for (const auto& m : batch) names.insert(db_text(m.mailbox, 320));
+        const std::string mailboxes = text_array_literal(std::vector<std::string>(names.begin(), names.end()));
+        txn.exec_params("INSERT INTO quarantine_mailboxes (mailbox) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", mailboxes);
+        // Locked in name order by every instance: the cap is enforced exactly, and no deadlock.
+        struct usage {
+            std::int64_t items = 0, bytes = 0, added_items = 0, added_bytes = 0, dropped = 0;
+        };
+        std::map<std::string, usage> use;
+        for (auto r : txn.exec_params("SELECT mailbox, held_items, held_bytes FROM quarantine_mailboxes "
+                                      "WHERE mailbox = ANY($1::text[]) ORDER BY mailbox FOR UPDATE",
+                                      mailboxes))
+            use[r[0].as<std::string>()] = {r[1].as<std::int64_t>(), r[2].as<std::int64_t>(), 0, 0, 0};
+
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const held_message& m = batch[i];
+            const std::string mailbox = db_text(m.mailbox, 320);
+            const std::string queue_id = db_text(m.queue_id, 64);
+            std::optional<std::int64_t> key;
+            if (!queue_id.empty()) key = message_id_hash(queue_id + pg::unit_separator + mailbox);
+            const day d = utc_day(m.held_at);
+            if (key) {
+                auto prior = txn.exec_params("SELECT id FROM quarantine WHERE dedupe_key = $1 AND mailbox = $2 AND queue_id = $3 "
+                                             "AND held_day >= $4::date LIMIT 1",
+                                             *key, mailbox, queue_id, iso_date(d - std::chrono::days(7)));
+                if (!prior.empty()) {
+                    results[i] = {hold_result::outcome::already_held, prior[0][0].as<std::int64_t>()};
+                    continue;
+                }
+            }
+            usage& u = use[mailbox];
+            const auto size = static_cast<std::int64_t>(m.message.size());
+            if (m.forged && (u.items >= caps.max_items || u.bytes + size > caps.max_bytes)) {
+                ++u.dropped;
+                results[i] = {hold_result::outcome::dropped_over_cap, 0};
+                continue;
+            }
+            auto row = txn.exec_params1(
+                "INSERT INTO quarantine (held_day, held_at, mailbox, sender, client, queue_id, dedupe_key, class, verification, "
+                "reasons, notes, message_ids, reporting_mta, subject, original_subject, storm_id, size, message, state, "
+                "state_changed_at) VALUES ($1::date, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10::text[], $11::text[], "
+                "$12::text[], $13, $14, $15, $16, $17, $18, 'held', $2::timestamptz) RETURNING id",
+                iso_date(d), pg::timestamp(m.held_at), mailbox, db_text(m.sender, 320), db_text(m.client, 64), queue_id, key,
+                db_text(m.klass, 32), db_text(m.verification, 32), text_array_literal(db_texts(m.reasons)),
+                text_array_literal(db_texts(m.notes)), text_array_literal(db_texts(m.message_ids)),
+                db_utf8(m.reporting_mta, 255), db_utf8(m.subject, 998), db_utf8(m.original_subject, 998),
+                m.storm_id ? std::optional<std::int64_t>(m.storm_id) : std::nullopt, size, pqxx::binarystring(m.message));
+            results[i] = {hold_result::outcome::held, row[0].as<std::int64_t>()};
+            u.items += 1;
+            u.bytes += size;
+            u.added_items += 1;
+            u.added_bytes += size;
+        }
+        std::vector<std::string> m;
+        std::vector<std::int64_t> items, bytes, dropped;
+        for (const auto& [mailbox, u] : use) {
+            m.push_back(mailbox);
+            items.push_back(u.added_items);
+            bytes.push_back(u.added_bytes);
+            dropped.push_back(u.dropped);
+        }
+        txn.exec_params(
+            "UPDATE quarantine_mailboxes q SET held_items = q.held_items + d.i, held_bytes = q.held_bytes + d.b, "
+            "dropped_over_cap = q.dropped_over_cap + d.x FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+            "AS d(m, i, b, x) WHERE q.mailbox = d.m",
+            text_array_literal(m), bigint_array_literal(items), bigint_array_literal(bytes), bigint_array_literal(dropped));
+        txn.commit();
+        return results;
+    });
+}
+
+std::vector<item_summary> list_items(database& db, const list_filter& f) {
+    return guarded("listing the quarantine", [&] {
+        pqxx::read_transaction txn(db.native().conn);
+        std::vector<item_summary> out;
+        auto rows = txn.exec_params(std::string("SELECT ") + item_columns +
+                                        " FROM quarantine WHERE ($1 = '' OR mailbox = $1) AND ($2 = '' OR state = $2) "
+                                        "AND held_at >= $3::timestamptz ORDER BY held_at, id LIMIT $4",
+                                    db_text(mailbox_key(f.mailbox), 320), db_text(f.state, 32),
+                                    pg::timestamp(f.since.value_or(clock_time{})), static_cast<long long>(f.limit));
+        for (auto r : rows) out.push_back(summary_of(r));
+        return out;
+    });
+}
+
+std::optional<item_detail> get_item(database& db, std::int64_t id) {
+    return guarded("reading a quarantined message", [&]() -> std::optional<item_detail> {
+        pqxx::read_transaction txn(db.native().conn);
+        auto rows = txn.exec_params(std::string("SELECT ") + item_columns + ", client, queue_id, message FROM quarantine WHERE id = $1",
+                                    id);
+        if (rows.empty()) return std::nullopt;
+        item_detail d;
+        d.summary = summary_of(rows[0]);
+        d.client = rows[0][15].as<std::string>();
+        d.queue_id = rows[0][16].as<std::string>();
+        pqxx::binarystring bytes(rows[0][17]);
+        d.message = bytes.str();
+        return d;
+    });
+}
+
+namespace {
+
+void adjust_usage(pqxx::work& txn, const std::string& mailbox, std::int64_t items, std::int64_t bytes) {
+    txn.exec_params("UPDATE quarantine_mailboxes SET held_items = greatest(held_items + $2, 0), "
+                    "held_bytes = greatest(held_bytes + $3, 0) WHERE mailbox = $1",
+                    mailbox, items, bytes);
+}
+
+}  // namespace
+
+release_claim begin_release(database& db, std::int64_t item_id, const std::string& who, const std::string& via,
+                            std::chrono::seconds lease, bool force) {
+    return guarded("starting a release", [&] {
+        pqxx::work txn(db.native().conn);
+        release_claim c;
+        auto item = txn.exec_params("SELECT state, mailbox, sender, message FROM quarantine WHERE id = $1 FOR UPDATE", item_id);
+        if (item.empty()) {
+            c.what = release_claim::outcome::unknown_item;
+            return c;
+        }
+        const std::string state = item[0][0].as<std::string>();
+        auto last = txn.exec_params(
+            "SELECT id, state, requested_by, via, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), "
+            "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), "
+            "started_at > now() - make_interval(secs => $2) FROM quarantine_releases WHERE item_id = $1 ORDER BY id DESC LIMIT 1",
+            item_id, static_cast<double>(lease.count()));
+        auto describe = [&](const char* what) {
+            if (last.empty()) return std::string(what);
+            return std::string(what) + " by " + last[0][2].as<std::string>() + " via " + last[0][3].as<std::string>() + " at " +
+                   (last[0][5].is_null() ? last[0][4].as<std::string>() : last[0][5].as<std::string>()) + " UTC";
+        };
+        if (state == "released") {
+            c.what = release_claim::outcome::already_released;
+            c.detail = describe("released");
+            return c;
+        }
+        if (state == "deleted") {
+            c.what = release_claim::outcome::deleted;
+            return c;
+        }
+        if (state == "releasing" && !last.empty()) {
+            const std::string attempt_state = last[0][1].as<std::string>();
+            if (attempt_state == "sent" && !force) {
+                c.what = release_claim::outcome::uncertain;
+                c.detail = describe("an earlier release handed the message to the next hop") +
+                           " and stopped before recording its answer: it may have been delivered";
+                return c;
+            }
+            if (attempt_state == "started" && last[0][6].as<bool>() && !force) {
+                c.what = release_claim::outcome::in_progress;
+                c.detail = describe("a release is running, started");
+                return c;
+            }
+            // A crashed attempt that never handed the message over, or forced: superseded.
+            txn.exec_params("UPDATE quarantine_releases SET state = 'superseded', finished_at = now() WHERE id = $1",
+                            last[0][0].as<std::int64_t>());
+        }
+        txn.exec_params("UPDATE quarantine SET state = 'releasing', state_changed_at = now() WHERE id = $1", item_id);
+        c.attempt_id = txn.exec_params1("INSERT INTO quarantine_releases (item_id, requested_by, via, state, started_at) "
+                                        "VALUES ($1, $2, $3, 'started', now()) RETURNING id",
+                                        item_id, db_text(who, 200), db_text(via, 32))[0]
+                           .as<std::int64_t>();
+        c.mailbox = item[0][1].as<std::string>();
+        c.sender = item[0][2].as<std::string>();
+        c.message = pqxx::binarystring(item[0][3]).str();
+        txn.commit();
+        c.what = release_claim::outcome::claimed;
+        return c;
+    });
+}
+
+bool mark_release_sent(database& db, std::int64_t attempt_id) {
+    return guarded("recording a release hand-over", [&] {
+        pqxx::work txn(db.native().conn);
+        auto r = txn.exec_params("UPDATE quarantine_releases SET state = 'sent' WHERE id = $1 AND state = 'started'", attempt_id);
+        txn.commit();
+        return r.affected_rows() == 1;
+    });
+}
+
+void finish_release(database& db, std::int64_t attempt_id, bool delivered, const std::string& reply) {
+    guarded("finishing a release", [&] {
+        pqxx::work txn(db.native().conn);
+        auto r = txn.exec_params("UPDATE quarantine_releases SET state = $2, finished_at = now(), reply = $3 "
+                                 "WHERE id = $1 AND state IN ('started', 'sent') RETURNING item_id",
+                                 attempt_id, delivered ? "done" : "failed", db_utf8(reply, 500));
+        if (!r.empty()) {
+            auto item = txn.exec_params("UPDATE quarantine SET state = $2, state_changed_at = now() WHERE id = $1 AND state = 'releasing' "
+                                        "RETURNING mailbox, size",
+                                        r[0][0].as<std::int64_t>(), delivered ? "released" : "held");
+            if (delivered && !item.empty()) adjust_usage(txn, item[0][0].as<std::string>(), -1, -item[0][1].as<std::int64_t>());
+        }
+        txn.commit();
+    });
+}
+
+std::vector<std::int64_t> delete_items(database& db, const std::vector<std::int64_t>& ids, const std::string& who) {
+    return guarded("deleting quarantined messages", [&] {
+        pqxx::work txn(db.native().conn);
+        std::vector<std::int64_t> out;
+        // The content goes at once; the row stays (until its day expires) for the record.
+        auto rows = txn.exec_params("UPDATE quarantine SET state = 'deleted', state_changed_at = now(), message = ''::bytea "
+                                    "WHERE id = ANY($1::bigint[]) AND state = 'held' RETURNING id, mailbox, size",
+                                    ids_literal(ids));
+        for (auto r : rows) {
+            out.push_back(r[0].as<std::int64_t>());
+            adjust_usage(txn, r[1].as<std::string>(), -1, -r[2].as<std::int64_t>());
+            txn.exec_params("INSERT INTO quarantine_audit (item_id, action, requested_by) VALUES ($1, 'delete', $2)",
+                            out.back(), db_text(who, 200));
+        }
+        txn.commit();
+        std::sort(out.begin(), out.end());
+        return out;
+    });
+}
+
+expiry_report expire_quarantine(database& db, day first_kept) {
+    auto& conn = db.native().conn;
+    expiry_report report;
+    for (day d : guarded("listing quarantine partitions", [&] { return pg::day_partitions(conn, "quarantine"); })) {
+        if (d >= first_kept) break;
+        guarded("expiring a quarantine day", [&] {
+            pqxx::work txn(conn);
+            const std::string table = txn.quote_name(partition_name(d, "quarantine"));
+            for (auto r : txn.exec("SELECT mailbox, count(*), sum(size)::bigint FROM " + table +
+                                   " WHERE state IN ('held', 'releasing') GROUP BY mailbox ORDER BY mailbox")) {
+                adjust_usage(txn, r[0].as<std::string>(), -r[1].as<std::int64_t>(), -r[2].as<std::int64_t>());
+                report.items_dropped += r[1].as<std::int64_t>();
+            }
+            txn.exec("DROP TABLE " + table);
+            txn.commit();
+        });
+        ++report.days_dropped;
+    }
+    return report;
+}
+
+mailbox_usage usage_of(database& db, const std::string& mailbox) {
+    return guarded("reading a mailbox's quarantine usage", [&] {
+        pqxx::read_transaction txn(db.native().conn);
+        auto r = txn.exec_params("SELECT held_items, held_bytes, dropped_over_cap FROM quarantine_mailboxes WHERE mailbox = $1",
+                                 db_text(mailbox_key(mailbox), 320));
+        mailbox_usage u;
+        if (!r.empty()) u = {r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(), r[0][2].as<std::int64_t>()};
+        return u;
+    });
+}
+
+}  // namespace ndrguard::quarantine

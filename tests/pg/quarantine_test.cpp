@@ -1,0 +1,306 @@
+// Storm counters and the quarantine against a real PostgreSQL (the throwaway cluster of
+// pg_cluster.sh). Skips (exit 77) when no cluster was started. Every test uses its own
+// mailboxes, so the tests share one database without seeing each other's rows.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "ndrguard/quarantine/database.hpp"
+#include "ndrguard/quarantine/store.hpp"
+
+namespace q = ndrguard::quarantine;
+using namespace std::chrono;
+
+namespace {
+
+std::string conninfo;
+
+q::ndr_tally tally_of(int verified, int forged, int unverifiable) {
+    q::ndr_tally t;
+    t.verified = verified;
+    t.forged = forged;
+    t.unverifiable = unverifiable;
+    return t;
+}
+
+// One filter instance: its own connection and tracker, synced as serve's loop does.
+struct instance {
+    instance(const q::storm_settings& s) : db(conninfo), tracker(s) {}
+    void sync(system_clock::time_point now) {
+        auto states = q::storm_sync(db, tracker.settings(), tracker.take_pending(), tracker.watched_mailboxes(), now);
+        tracker.apply_sync(states);
+    }
+    q::database db;
+    q::storm_tracker tracker;
+};
+
+q::held_message held(const std::string& mailbox, bool forged, system_clock::time_point at, std::string queue_id = "") {
+    q::held_message m;
+    m.mailbox = mailbox;
+    m.sender = "";
+    m.client = "192.0.2.7";
+    m.queue_id = std::move(queue_id);
+    m.klass = "dsn";
+    m.verification = forged ? "forged" : "unverifiable";
+    m.reasons = {"dsn.rfc3464"};
+    m.notes = {"storm"};
+    m.message_ids = forged ? std::vector<std::string>{"never-sent@example.org"} : std::vector<std::string>{};
+    m.reporting_mta = "mx.remote.example";
+    m.subject = "Undelivered Mail Returned to Sender";
+    m.original_subject = "Cheap watches \xc3\xa9";  // UTF-8 kept
+    m.forged = forged;
+    m.message = "From: MAILER-DAEMON\r\nSubject: Undelivered\r\n\r\nbody with a NUL \0 byte";
+    m.message.push_back('\0');
+    m.held_at = at;
+    return m;
+}
+
+void migrate_once() {
+    static bool done = false;
+    if (done) return;
+    q::database db(conninfo);
+    q::migrate(db, NDRGUARD_DEFAULT_SQL_DIR);
+    done = true;
+}
+
+}  // namespace
+
+TEST_CASE("two filter instances counting the same storm agree on it and on its counts") {
+    migrate_once();
+    q::storm_settings s;
+    s.threshold = 100;
+    s.exit_threshold = 10;
+    const auto now = system_clock::now();
+    instance a(s), b(s);
+    const std::string victim = "agree-victim@example.org";
+    // 60 each: neither alone reaches 100, together they do.
+    for (int i = 0; i < 60; ++i) {
+        CHECK_FALSE(a.tracker.observe(victim, tally_of(0, 1, 0), "mx" + std::to_string(i % 3) + ".spam.example", "Buy now", now));
+        CHECK_FALSE(b.tracker.observe(victim, tally_of(0, 0, 1), "mx9.spam.example", "Cheap meds", now));
+    }
+    a.sync(now);
+    CHECK_FALSE(a.tracker.in_storm(victim));  // 60 in the database so far
+    b.sync(now);
+    CHECK(b.tracker.in_storm(victim));
+    a.sync(now + milliseconds(250));
+    CHECK(a.tracker.in_storm(victim));
+    REQUIRE(a.tracker.storm_id(victim) != 0);
+    CHECK(a.tracker.storm_id(victim) == b.tracker.storm_id(victim));
+
+    // More bounces during the storm, from both: counted once each.
+    for (int i = 0; i < 7; ++i) a.tracker.observe(victim, tally_of(0, 1, 0), "mx0.spam.example", "", now);
+    for (int i = 0; i < 5; ++i) b.tracker.observe(victim, tally_of(1, 0, 0), "", "", now);
+    a.sync(now + seconds(1));
+    b.sync(now + seconds(1));
+
+    auto list = q::storms(a.db, victim, now - hours(1));
+    REQUIRE(list.size() == 1);
+    const auto& st = list.front();
+    CHECK_FALSE(st.ended_at.has_value());
+    CHECK(st.tally.forged == 67);
+    CHECK(st.tally.unverifiable == 60);
+    CHECK(st.tally.verified == 5);
+    CHECK(st.sample_subjects.size() >= 1);
+    // Reporters are counted from the sync that opened the storm: b's 60, then a's 7.
+    REQUIRE(st.top_reporters.size() == 2);
+    CHECK(st.top_reporters[0] == std::make_pair(std::string("mx9.spam.example"), std::int64_t(60)));
+    CHECK(st.top_reporters[1] == std::make_pair(std::string("mx0.spam.example"), std::int64_t(7)));
+}
+
+TEST_CASE("a storm goes quiet under the exit threshold and ends after the cool-down (hysteresis)") {
+    migrate_once();
+    q::storm_settings s;
+    s.threshold = 20;
+    s.exit_threshold = 5;
+    s.window = seconds(60);
+    s.cool_down = seconds(120);
+    const std::string victim = "hysteresis@example.org";
+    const auto t = system_clock::now();
+    instance a(s);
+    for (int i = 0; i < 25; ++i) a.tracker.observe(victim, tally_of(0, 0, 1), "", "", t);
+    a.sync(t);
+    const auto id = a.tracker.storm_id(victim);
+    REQUIRE(id != 0);
+    // Below the threshold but above the exit threshold: still a storm.
+    a.sync(t + seconds(30));
+    CHECK(a.tracker.storm_id(victim) == id);
+    // The window has slid past every bounce: quiet, but the cool-down has not passed.
+    a.sync(t + seconds(90));
+    CHECK(a.tracker.storm_id(victim) == id);
+    // Loud again (6 >= exit threshold, < threshold): the same storm, quiet cleared.
+    for (int i = 0; i < 6; ++i) a.tracker.observe(victim, tally_of(0, 0, 1), "", "", t + seconds(100));
+    a.sync(t + seconds(100));
+    CHECK(a.tracker.storm_id(victim) == id);
+    a.sync(t + seconds(200));  // window empty again: quiet from here
+    a.sync(t + seconds(310));  // 110 s quiet
+    CHECK(a.tracker.storm_id(victim) == id);
+    a.sync(t + seconds(330));  // 130 s quiet: over
+    CHECK(a.tracker.storm_id(victim) == 0);
+    CHECK_FALSE(a.tracker.in_storm(victim));
+    auto list = q::storms(a.db, victim, t - hours(1));
+    REQUIRE(list.size() == 1);
+    CHECK(list[0].ended_at.has_value());
+    CHECK(list[0].tally.unverifiable == 31);
+}
+
+TEST_CASE("the per-mailbox cap drops forged bounces and keeps unverifiable ones") {
+    migrate_once();
+    q::database db(conninfo);
+    q::quarantine_caps caps;
+    caps.max_items = 3;
+    const auto now = system_clock::now();
+    const std::string mailbox = "capped@example.org";
+    std::vector<q::held_message> batch;
+    for (int i = 0; i < 5; ++i) batch.push_back(held(mailbox, true, now));
+    for (int i = 0; i < 2; ++i) batch.push_back(held(mailbox, false, now));
+    auto results = q::hold_messages(db, caps, batch);
+    int kept = 0, dropped = 0;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i].what == q::hold_result::outcome::held) ++kept;
+        if (results[i].what == q::hold_result::outcome::dropped_over_cap) {
+            ++dropped;
+            CHECK(batch[i].forged);
+        }
+    }
+    CHECK(kept == 5);  // 3 forged up to the cap, then both unverifiable past it
+    CHECK(dropped == 2);
+    auto usage = q::usage_of(db, mailbox);
+    CHECK(usage.held_items == 5);
+    CHECK(usage.dropped_over_cap == 2);
+    // A later batch: still over the cap for forged ones.
+    auto later = q::hold_messages(db, caps, {held(mailbox, true, now)});
+    CHECK(later[0].what == q::hold_result::outcome::dropped_over_cap);
+
+    // The byte cap works the same way.
+    q::quarantine_caps bytes_cap;
+    bytes_cap.max_bytes = 100;
+    auto big = held("bytes-capped@example.org", true, now);
+    big.message.assign(150, 'x');
+    CHECK(q::hold_messages(db, bytes_cap, {big})[0].what == q::hold_result::outcome::dropped_over_cap);
+}
+
+TEST_CASE("a message Postfix offers again after a 451 is held once") {
+    migrate_once();
+    q::database db(conninfo);
+    const auto now = system_clock::now();
+    auto first = q::hold_messages(db, {}, {held("retried@example.org", false, now, "4XyZ123")});
+    auto again = q::hold_messages(db, {}, {held("retried@example.org", false, now + seconds(300), "4XyZ123")});
+    REQUIRE(first[0].what == q::hold_result::outcome::held);
+    CHECK(again[0].what == q::hold_result::outcome::already_held);
+    CHECK(again[0].id == first[0].id);
+    // Another mailbox of the same message is its own item.
+    auto other = q::hold_messages(db, {}, {held("retried2@example.org", false, now, "4XyZ123")});
+    CHECK(other[0].what == q::hold_result::outcome::held);
+    CHECK(q::usage_of(db, "retried@example.org").held_items == 1);
+}
+
+TEST_CASE("what is held reads back exactly: bytes, UTF-8, reasons") {
+    migrate_once();
+    q::database db(conninfo);
+    const auto now = system_clock::now();
+    auto m = held("readback@example.org", true, now, "Q1");
+    auto id = q::hold_messages(db, {}, {m})[0].id;
+    auto item = q::get_item(db, id);
+    REQUIRE(item.has_value());
+    CHECK(item->message == m.message);
+    CHECK(item->summary.original_subject == m.original_subject);
+    CHECK(item->summary.reasons == m.reasons);
+    CHECK(item->summary.message_ids == m.message_ids);
+    CHECK(item->summary.state == "held");
+    CHECK(item->queue_id == "Q1");
+    q::list_filter f;
+    f.mailbox = "ReadBack@Example.org";  // case-blind
+    auto listed = q::list_items(db, f);
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].id == id);
+    CHECK_FALSE(q::get_item(db, 999999999).has_value());
+}
+
+TEST_CASE("release bookkeeping: claimed once, in progress, uncertain after the hand-over, released once") {
+    migrate_once();
+    q::database db(conninfo);
+    const auto id = q::hold_messages(db, {}, {held("release@example.org", false, system_clock::now())})[0].id;
+    using o = q::release_claim::outcome;
+    auto first = q::begin_release(db, id, "alice", "test", seconds(300), false);
+    REQUIRE(first.what == o::claimed);
+    CHECK(first.mailbox == "release@example.org");
+    // A second request while the first runs sends nothing.
+    CHECK(q::begin_release(db, id, "bob", "test", seconds(300), false).what == o::in_progress);
+    CHECK(q::mark_release_sent(db, first.attempt_id));
+    // After the hand-over, a retry may not resend on its own (crash between 250 and bookkeeping).
+    auto retry = q::begin_release(db, id, "bob", "test", seconds(0), false);
+    CHECK(retry.what == o::uncertain);
+    CHECK(retry.detail.find("alice") != std::string::npos);
+    q::finish_release(db, first.attempt_id, true, "250 2.0.0 Ok: queued as X");
+    auto after = q::begin_release(db, id, "bob", "test", seconds(300), false);
+    CHECK(after.what == o::already_released);
+    CHECK(after.detail.find("alice") != std::string::npos);
+    CHECK(q::usage_of(db, "release@example.org").held_items == 0);
+    CHECK(q::begin_release(db, 999999999, "bob", "test", seconds(300), false).what == o::unknown_item);
+}
+
+TEST_CASE("a release that crashed before the hand-over is taken over after its lease; the old attempt is fenced") {
+    migrate_once();
+    q::database db(conninfo);
+    const auto id = q::hold_messages(db, {}, {held("lease@example.org", false, system_clock::now())})[0].id;
+    using o = q::release_claim::outcome;
+    auto crashed = q::begin_release(db, id, "alice", "test", seconds(300), false);
+    REQUIRE(crashed.what == o::claimed);
+    std::this_thread::sleep_for(milliseconds(1100));
+    auto takeover = q::begin_release(db, id, "bob", "test", seconds(1), false);
+    REQUIRE(takeover.what == o::claimed);
+    CHECK_FALSE(q::mark_release_sent(db, crashed.attempt_id));  // the old attempt may not send
+    CHECK(q::mark_release_sent(db, takeover.attempt_id));
+    q::finish_release(db, takeover.attempt_id, false, "451 try later");  // refused: held again
+    auto item = q::get_item(db, id);
+    CHECK(item->summary.state == "held");
+    CHECK(q::begin_release(db, id, "carol", "test", seconds(300), false).what == o::claimed);
+}
+
+TEST_CASE("delete: held items only, content gone, audited") {
+    migrate_once();
+    q::database db(conninfo);
+    auto r = q::hold_messages(db, {}, {held("delete@example.org", true, system_clock::now()),
+                                       held("delete@example.org", true, system_clock::now())});
+    auto gone = q::delete_items(db, {r[0].id, 999999999}, "alice");
+    CHECK(gone == std::vector<std::int64_t>{r[0].id});
+    CHECK(q::delete_items(db, {r[0].id}, "alice").empty());  // already deleted
+    auto item = q::get_item(db, r[0].id);
+    CHECK(item->summary.state == "deleted");
+    CHECK(item->message.empty());
+    CHECK(q::usage_of(db, "delete@example.org").held_items == 1);
+}
+
+TEST_CASE("expiry drops whole days and gives the mailbox its room back") {
+    migrate_once();
+    q::database db(conninfo);
+    const auto now = system_clock::now();
+    const std::string mailbox = "expiry@example.org";
+    q::hold_messages(db, {}, {held(mailbox, true, now - days(20)), held(mailbox, true, now - days(20)), held(mailbox, true, now)});
+    CHECK(q::usage_of(db, mailbox).held_items == 3);
+    auto report = q::expire_quarantine(db, q::utc_day(now) - days(14));
+    CHECK(report.days_dropped >= 1);
+    CHECK(report.items_dropped >= 2);
+    CHECK(q::usage_of(db, mailbox).held_items == 1);
+    q::list_filter f;
+    f.mailbox = mailbox;
+    CHECK(q::list_items(db, f).size() == 1);
+    CHECK(q::expire_quarantine(db, q::utc_day(now) - days(14)).days_dropped == 0);  // nothing left to drop
+}
+
+int main(int argc, char** argv) {
+    const char* file = std::getenv("NDRGUARD_TEST_CONNINFO_FILE");
+    std::ifstream in(file ? file : "");
+    if (!std::getline(in, conninfo) || conninfo.empty()) {
+        std::printf("SKIP: no test PostgreSQL cluster (NDRGUARD_TEST_CONNINFO_FILE unset or empty)\n");
+        return 77;
+    }
+    doctest::Context ctx(argc, argv);
+    return ctx.run();
+}
