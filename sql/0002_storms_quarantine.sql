@@ -24,7 +24,7 @@ CREATE TABLE storms (
     verified      bigint      NOT NULL DEFAULT 0,  -- bounces counted while it lasted, by verdict
     forged        bigint      NOT NULL DEFAULT 0,
     unverifiable  bigint      NOT NULL DEFAULT 0,
-    delivered     bigint      NOT NULL DEFAULT 0,  -- ... and by action
+    delivered     bigint      NOT NULL DEFAULT 0,  -- ... and by action (from the sync that opened it)
     rejected      bigint      NOT NULL DEFAULT 0,
     quarantined   bigint      NOT NULL DEFAULT 0,
     dropped       bigint      NOT NULL DEFAULT 0,  -- forged, over the mailbox's quarantine cap

@@ -142,13 +142,10 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
         if (!pm.empty())
             txn.exec_params(
                 "UPDATE storms st SET verified = st.verified + d.v, forged = st.forged + d.f, "
-                "unverifiable = st.unverifiable + d.u, delivered = st.delivered + d.dl, rejected = st.rejected + d.rj, "
-                "quarantined = st.quarantined + d.qu, dropped = st.dropped + d.dr "
-                "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], "
-                "            $8::bigint[]) AS d(m, v, f, u, dl, rj, qu, dr) "
+                "unverifiable = st.unverifiable + d.u "
+                "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS d(m, v, f, u) "
                 "WHERE st.mailbox = d.m AND st.ended_at IS NULL",
-                text_array_literal(pm), bigint_array_literal(pv), bigint_array_literal(pf), bigint_array_literal(pu),
-                bigint_array_literal(pdl), bigint_array_literal(prj), bigint_array_literal(pqu), bigint_array_literal(pdr));
+                text_array_literal(pm), bigint_array_literal(pv), bigint_array_literal(pf), bigint_array_literal(pu));
 
         // Enter: the window count reached the threshold (one open storm per mailbox: the unique
         // index makes a second entry a no-op).
@@ -176,7 +173,16 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
         txn.exec_params("UPDATE storms SET ended_at = $1::timestamptz WHERE ended_at IS NULL AND quiet_since <= $2::timestamptz",
                         now_text, pg::timestamp(now - s.cool_down));
 
-        // Sample subjects and reporting MTAs of the open storms (new ones included).
+        // What was done with them, sample subjects and reporting MTAs: for the open storms, new
+        // ones included (what this sync brings is what made the storm).
+        if (!pm.empty())
+            txn.exec_params(
+                "UPDATE storms st SET delivered = st.delivered + d.dl, rejected = st.rejected + d.rj, "
+                "quarantined = st.quarantined + d.qu, dropped = st.dropped + d.dr "
+                "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS d(m, dl, rj, qu, dr) "
+                "WHERE st.mailbox = d.m AND st.ended_at IS NULL",
+                text_array_literal(pm), bigint_array_literal(pdl), bigint_array_literal(prj), bigint_array_literal(pqu),
+                bigint_array_literal(pdr));
         if (!pm.empty())
             txn.exec_params(
                 "UPDATE storms st SET sample_subjects = (st.sample_subjects || coalesce((SELECT array_agg(x) "
@@ -257,6 +263,12 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
     });
     return guarded("holding messages in the quarantine", [&] {
         pqxx::work txn(conn);
+        // A message held in storm mode before this instance learnt the storm's id: wait for a
+        // storm sync that may be opening it (it holds this lock), then name the open storm.
+        const bool storm_unknown = std::any_of(batch.begin(), batch.end(), [](const held_message& m) {
+            return m.storm_id == 0 && std::find(m.notes.begin(), m.notes.end(), "storm") != m.notes.end();
+        });
+        if (storm_unknown) txn.exec("SELECT pg_advisory_xact_lock_shared(7426115)");
         std::set<std::string> names;
         for (const auto& m : batch) names.insert(db_text(m.mailbox, 320));
         const std::string mailboxes = text_array_literal(std::vector<std::string>(names.begin(), names.end()));
@@ -298,7 +310,9 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
                 "INSERT INTO quarantine (held_day, held_at, mailbox, sender, client, queue_id, dedupe_key, class, verification, "
                 "reasons, notes, message_ids, reporting_mta, subject, original_subject, storm_id, size, message, state, "
                 "state_changed_at) VALUES ($1::date, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10::text[], $11::text[], "
-                "$12::text[], $13, $14, $15, $16, $17, $18, 'held', $2::timestamptz) RETURNING id",
+                "$12::text[], $13, $14, $15, coalesce($16, CASE WHEN 'storm' = ANY($11::text[]) THEN "
+                "(SELECT id FROM storms WHERE mailbox = $3 AND ended_at IS NULL) END), $17, $18, 'held', $2::timestamptz) "
+                "RETURNING id",
                 iso_date(d), pg::timestamp(m.held_at), mailbox, db_text(m.sender, 320), db_text(m.client, 64), queue_id, key,
                 db_text(m.klass, 32), db_text(m.verification, 32), text_array_literal(db_texts(m.reasons)),
                 text_array_literal(db_texts(m.notes)), text_array_literal(db_texts(m.message_ids)),

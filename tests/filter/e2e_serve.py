@@ -2,9 +2,10 @@
 """End to end: `ndrguard serve` between an SMTP client (as Postfix would connect) and a next
 hop (smtp_sink.py), on a throwaway PostgreSQL. Checks the VBounce core and that nothing is
 lost: outbound recorded, a genuine bounce delivered with the verdict header, a forged null-
-sender bounce rejected, a forged non-null-sender bounce never 5xx'd after queue, database down
+sender bounce rejected, a forged non-null-sender bounce never 5xx'd after queue (quarantined), database down
 -> 451 and delivered once it is back, next hop down -> 451.
 usage: e2e_serve.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR        (exit 77: skipped)"""
+import json
 import os
 import shutil
 import signal
@@ -99,9 +100,13 @@ def main():
         # The same forged bounce from a non-null sender: never 5xx after queue.
         code, text = send(port, "postmaster@remote.test", ["alice@example.org"], dsn_returning("never.2@example.org"),
                           client_addr="203.0.113.5")
-        check("non-null sender never 5xx'd after queue", 200 <= code < 300, "%s %s" % (code, text))
-        held = [m for m in sink_messages(sink_dir).values() if "bounce.never.2.example.org" in m]
-        check("... and delivered marked (quarantine store not yet there)", held and "would=quarantine" in held[0].split("\r\n")[0])
+        check("non-null sender never 5xx'd after queue: held in quarantine", code == 250 and "held in quarantine" in text,
+              "%s %s" % (code, text))
+        check("... and not delivered", not [m for m in sink_messages(sink_dir).values() if "bounce.never.2.example.org" in m])
+        listed = subprocess.run([ndrguard, "quarantine", "list", "--json", "--db", conninfo], capture_output=True, text=True)
+        items = json.loads(listed.stdout) if listed.returncode == 0 else []
+        check("... and listed by ndrguard quarantine list", len(items) == 1 and items[0]["verification"] == "forged" and
+              items[0]["message_ids"] == ["never.2@example.org"] and items[0]["sender"] == "postmaster@remote.test", listed.stdout + listed.stderr)
 
         # Ordinary inbound mail passes untouched.
         code, text = send(port, "carol@remote.test", ["alice@example.org"],

@@ -9,6 +9,7 @@ stopped -> Postfix defers and delivers after the restart. Nothing lost, nothing 
 Before queue (smtpd_proxy_filter): the client sees the 5xx for a forged bounce, nothing is queued;
 a genuine bounce is delivered.
 usage: e2e_postfix.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR        (exit 77: skipped)"""
+import json
 import os
 import shutil
 import signal
@@ -119,8 +120,26 @@ def after_queue(conninfo, pg_dir, root):
 
         code, _ = send(public, "postmaster@remote.test", ["alice@example.org"],
                        dsn_returning("aq.never.2@example.org", "forged-nonnull"), "203.0.113.5")
-        check("forged bounce from a non-null sender: delivered, marked, never 5xx'd",
-              wait_for(lambda: any("would=quarantine" in verdict(m) for m in at_sink(sink_dir, "forged-nonnull"))))
+        def held_ids():
+            r = subprocess.run([ndrguard, "quarantine", "list", "--json", "--db", conninfo], capture_output=True, text=True)
+            return [i["id"] for i in json.loads(r.stdout or "[]") if i["message_ids"] == ["aq.never.2@example.org"]]
+        check("forged bounce from a non-null sender: quarantined, never 5xx'd",
+              wait_for(lambda: len(held_ids()) == 1 and pf.queue_size() == 0))
+        check("... not delivered", not at_sink(sink_dir, "forged-nonnull"))
+        # Released through Postfix's reinjection port (which bypasses the filter): delivered once.
+        ids = held_ids()
+        release = [ndrguard, "quarantine", "release", str(ids[0] if ids else 0), "--db", conninfo,
+                   "--set", "next_hop=127.0.0.1:%d" % reinject, "--by", "e2e"]
+        first = subprocess.run(release, capture_output=True, text=True)
+        second = subprocess.run(release, capture_output=True, text=True)
+        check("release through postfix: released, then already released",
+              first.returncode == 0 and "released queue_id=" in first.stdout and second.returncode == 1 and
+              "already_released" in second.stderr, first.stdout + first.stderr + second.stderr)
+        check("... delivered exactly once, marked as released",
+              wait_for(lambda: len(at_sink(sink_dir, "forged-nonnull")) == 1) and
+              "X-NDRGuard-Released: id=" in at_sink(sink_dir, "forged-nonnull")[0])
+        time.sleep(1)
+        check("... and not twice", len(at_sink(sink_dir, "forged-nonnull")) == 1)
         check("postfix made no bounce of its own (no backscatter)", "sender non-delivery notification" not in pf.maillog())
 
         # PostgreSQL down: 451, the message waits in Postfix's queue, and goes once it is back.
