@@ -340,7 +340,10 @@ int run_quarantine(const std::vector<std::string>& args) {
         }
         return usage_error("unknown subcommand '" + sub + "'");
     } catch (const q::database_error& e) {
-        std::cerr << "ndrguard quarantine: " << e.what() << "\n";
+        std::string what = e.what();
+        std::cerr << "ndrguard quarantine: " << what << "\n";
+        if (what.find("does not exist") != std::string::npos)
+            std::cerr << "ndrguard quarantine: is the schema migrated? (ndrguard migrate, or start ndrguard serve once)\n";
         return 1;
     }
 }

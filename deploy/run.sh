@@ -6,6 +6,7 @@
 #                                  on a local PostgreSQL it creates under ./var; prints the
 #                                  Postfix lines that hook it in
 #   deploy/run.sh migrate          (creates and starts the local PostgreSQL first, too)
+#   deploy/run.sh quarantine list  held messages (same database and deploy/ndrguard.conf as serve)
 # Commands that need a database get the local cluster of deploy/local-db.sh unless NDRGUARD_DB
 # names another.
 set -eu
@@ -14,7 +15,7 @@ deploy/setup.sh
 deploy/build.sh >&2
 [ "$#" -eq 0 ] && set -- --help
 case "$1" in
-migrate|serve)
+migrate|serve|quarantine)
     if [ -z "${NDRGUARD_DB:-}" ]; then NDRGUARD_DB=$(deploy/local-db.sh start); export NDRGUARD_DB; fi
     ;;
 esac
@@ -28,5 +29,10 @@ if [ "$1" = serve ]; then
         echo "---- (before queue instead: deploy/postfix/before-queue.snippet) ----"
     } >&2
     exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" serve --config deploy/ndrguard.conf "$@"
+fi
+if [ "$1" = quarantine ]; then
+    shift
+    "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" migrate >/dev/null
+    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" quarantine --config deploy/ndrguard.conf "$@"
 fi
 exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" "$@"
