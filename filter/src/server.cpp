@@ -1,6 +1,10 @@
 #include "ndrguard/filter/server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <sys/time.h>
 
 #include <boost/asio.hpp>
@@ -36,12 +40,13 @@ namespace {
 
 // Timeouts for blocking I/O, and no Nagle: SMTP is a dialogue of small writes, and waiting for
 // the peer's delayed ACK before each one cost ~25 ms a message.
-void set_timeouts(tcp::socket& s, int seconds) {
-    s.set_option(tcp::no_delay(true));
+void set_timeouts(int fd, int seconds) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     timeval tv{};
     tv.tv_sec = seconds;
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 std::string xforward_value(const transaction& t, std::string_view name) {
@@ -103,7 +108,7 @@ private:
         auto endpoints = resolver.resolve(hp->first, std::to_string(hp->second));
         socket_ = std::make_unique<tcp::socket>(io_);
         asio::connect(*socket_, endpoints);
-        set_timeouts(*socket_, cfg_.reinject_timeout_seconds);
+        set_timeouts(socket_->native_handle(), cfg_.reinject_timeout_seconds);
         client_ = std::make_unique<smtp_client_session>(cfg_.hostname);
     }
     void reset() {
@@ -152,7 +157,7 @@ struct quarantine_session {
     using result = q::hold_result;
     using settings = q::quarantine_caps;
     quarantine_session(q::database& d, const q::quarantine_caps& c) : db(d), caps(c) {}
-    std::vector<q::hold_result> write(const std::vector<q::held_message>& batch) { return q::hold_messages(db, caps, batch); }
+    std::vector<q::hold_result> process(const std::vector<q::held_message>& batch) { return q::hold_messages(db, caps, batch); }
     q::database& db;
     q::quarantine_caps caps;
 };
@@ -179,12 +184,13 @@ bool counts_for_storms(det::message_class c) {
 
 struct filter_server::impl {
     impl(serve_config c, std::ostream& l)
-        : cfg(std::move(c)), log(l), writer(cfg.database),
+        : cfg(std::move(c)), log(l), writer(cfg.database), lookups(cfg.database),
           holder(cfg.database, caps_of(cfg)), storms(storm_settings_of(cfg)) {}
 
     serve_config cfg;
     std::ostream& log;
     q::sent_log_writer writer;
+    q::sent_log_lookups lookups;  // concurrent sessions' lookups in one query
     q::group_commit<quarantine_session> holder;
     std::mutex storms_mu;
     q::storm_tracker storms;  // under storms_mu
@@ -205,22 +211,24 @@ struct filter_server::impl {
     idle_pool<reinjector> next_hops;
     std::mutex log_mu;
 
-    void write_log(const std::string& line) {
+    void write_log(std::string line) {
+        line.push_back('\n');
         std::lock_guard lock(log_mu);
-        log << line << std::endl;
+        log.write(line.data(), static_cast<std::streamsize>(line.size()));  // one write(2) per line
+        log.flush();
     }
 
-    void session(tcp::socket socket, bool outbound_only);
-    void accept_loop(tcp::acceptor& listener, bool outbound_only);
-    void worker();
-    struct queued_session {
-        tcp::socket socket;
-        int fd;
-        bool outbound_only;
+    void session(int fd, const std::string& peer, bool outbound_only);
+    // Leader/follower: idle workers wait in accept() on their listener themselves, so a new
+    // connection wakes exactly one thread, which serves it (no hand-over between threads).
+    struct listener_workers {
+        tcp::acceptor* acceptor = nullptr;
+        bool outbound_only = false;
+        std::size_t workers = 0, idle = 0;  // under mu
     };
-    std::deque<queued_session> waiting;  // accepted, not yet taken by a worker (under mu)
-    std::size_t workers = 0, idle_workers = 0;
-    std::condition_variable work_ready;
+    listener_workers inbound_workers, outbound_workers;
+    void worker(listener_workers& lw);
+    void start_worker(listener_workers& lw);  // under mu
     void retention_loop();
     void storm_sync_loop();
     std::string handle(const transaction& t, const std::string& peer, bool outbound_only);
@@ -293,10 +301,12 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
             bool db_ok = true;
             bool warm_up = false;
             try {
-                if (!db) db = std::make_unique<q::database>(cfg.database);
-                q::sent_log sent(*db);
-                for (const auto& m : sent.lookup(r.message_ids, now - std::chrono::days(cfg.bounce_window_days)))
-                    found.push_back(m.message_id);
+                std::vector<q::sent_match> matches;
+                std::string error;
+                if (!r.message_ids.empty() &&
+                    !lookups.lookup({r.message_ids, now - std::chrono::days(cfg.bounce_window_days)}, matches, error))
+                    throw q::database_error(error);
+                for (const auto& m : matches) found.push_back(m.message_id);
                 if (cfg.warm_up_auto) {
                     std::optional<q::day> first;
                     {
@@ -304,7 +314,8 @@ std::string filter_server::impl::handle(const transaction& t, const std::string&
                         if (std::chrono::steady_clock::now() - first_day_checked < std::chrono::minutes(1)) first = first_day;
                     }
                     if (!first) {
-                        auto days = sent.days();
+                        if (!db) db = std::make_unique<q::database>(cfg.database);
+                        auto days = q::sent_log(*db).days();
                         if (!days.empty()) first = days.front();
                         std::lock_guard lock(first_day_mu);
                         first_day = first;
@@ -491,29 +502,51 @@ std::string filter_server::impl::handle_bounce(const transaction& t, const det::
     return answer;
 }
 
-void filter_server::impl::session(tcp::socket socket, bool outbound_only) {
-    std::string peer = "unknown";
+namespace {
+
+// Blocking socket I/O on a plain descriptor: sessions do not need Asio's reactor (registering
+// every accepted socket with epoll cost two syscalls a message for nothing).
+bool send_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+std::string address_text(const sockaddr_storage& a) {
+    char buf[INET6_ADDRSTRLEN] = "unknown";
+    if (a.ss_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, buf, sizeof buf);
+    else if (a.ss_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, buf, sizeof buf);
+    return buf;
+}
+
+}  // namespace
+
+void filter_server::impl::session(int fd, const std::string& peer, bool outbound_only) {
     try {
-        peer = socket.remote_endpoint().address().to_string();
-        set_timeouts(socket, cfg.idle_timeout_seconds);
+        set_timeouts(fd, cfg.idle_timeout_seconds);
         smtp_server_session s(cfg.hostname, cfg.limits);
-        asio::write(socket, asio::buffer(s.greeting()));
+        if (!send_all(fd, s.greeting())) return;
         char buf[65536];
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.session_timeout_seconds);
         while (!s.closed()) {
             if (std::chrono::steady_clock::now() > deadline && !s.has_message()) {
-                boost::system::error_code ignore;
-                asio::write(socket, asio::buffer("421 4.4.2 " + cfg.hostname + " Error: session too long\r\n"), ignore);
+                send_all(fd, "421 4.4.2 " + cfg.hostname + " Error: session too long\r\n");
                 break;
             }
-            boost::system::error_code ec;
-            std::size_t n = socket.read_some(asio::buffer(buf), ec);
-            if (ec) break;  // gone, or idle too long: nothing was accepted, nothing is lost
-            std::string out = s.feed(std::string_view(buf, n));
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;  // gone, or idle too long: nothing was accepted, nothing is lost
+            std::string out = s.feed(std::string_view(buf, static_cast<std::size_t>(n)));
             while (s.has_message()) {
                 out += s.complete(handle(s.message(), peer, outbound_only));
             }
-            if (!out.empty()) asio::write(socket, asio::buffer(out));
+            if (!out.empty() && !send_all(fd, out)) break;
         }
     } catch (const std::exception& e) {
         write_log("ndrguard: session client=" + log_safe(peer) + " ended: " + log_safe(e.what(), 300));
@@ -534,6 +567,10 @@ std::unique_ptr<tcp::acceptor> listen_on(asio::io_context& io, const std::string
     a->set_option(tcp::acceptor::reuse_address(true));
     a->bind(ep);
     a->listen();
+    // accept() in a worker returns EAGAIN after a minute without connections: spare workers end.
+    timeval idle{};
+    idle.tv_sec = 60;
+    ::setsockopt(a->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
     return a;
 }
 
@@ -553,6 +590,7 @@ void filter_server::stop() {
     // was answered nothing, so Postfix still has that message.
     std::lock_guard lock(impl_->mu);
     for (int fd : impl_->session_fds) ::shutdown(fd, SHUT_RD);
+    impl_->sessions_done.notify_all();  // run() waits for this
 }
 
 // Drops sent-log days older than the retention, now and every hour, until stop().
@@ -634,61 +672,60 @@ void filter_server::impl::storm_sync_loop() {
     }
 }
 
-void filter_server::impl::accept_loop(tcp::acceptor& listener, bool outbound_only) {
-    impl& m = *this;
-    while (!m.stopping) {
-        tcp::socket socket(m.io);
-        boost::system::error_code ec;
-        listener.accept(socket, ec);
-        if (ec) {
-            if (m.stopping) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));  // EMFILE and the like
-            continue;
-        }
-        {
-            std::lock_guard lock(m.mu);
-            if (m.sessions >= m.cfg.max_sessions) {
-                boost::system::error_code ignore;
-                asio::write(socket, asio::buffer(std::string("421 4.3.2 ") + m.cfg.hostname + " Service busy, try again later\r\n"), ignore);
-                m.write_log("ndrguard: refused a connection: max_sessions=" + std::to_string(m.cfg.max_sessions) + " reached");
-                continue;
-            }
-            ++m.sessions;
-        }
-        const int fd = socket.native_handle();
-        {
-            std::lock_guard lock(m.mu);
-            m.session_fds.insert(fd);
-        }
-        // An idle worker takes the connection; a new one starts only when none is idle (thread
-        // creation is costly under gVisor, and most Postfix sessions carry one message).
-        std::lock_guard lock(m.mu);
-        m.waiting.push_back({std::move(socket), fd, outbound_only});
-        if (m.idle_workers == 0) {
-            ++m.workers;
-            std::thread([&m] { m.worker(); }).detach();
-        }
-        m.work_ready.notify_one();
-    }
+void filter_server::impl::start_worker(listener_workers& lw) {
+    ++lw.workers;
+    std::thread([this, &lw] { worker(lw); }).detach();
 }
 
-void filter_server::impl::worker() {
+void filter_server::impl::worker(listener_workers& lw) {
+    const int listen_fd = lw.acceptor->native_handle();
     std::unique_lock lock(mu);
-    while (true) {
-        ++idle_workers;
-        bool got = work_ready.wait_for(lock, std::chrono::seconds(60), [&] { return !waiting.empty() || stopping.load(); });
-        --idle_workers;
-        if (!got || waiting.empty()) break;  // idle for a minute, or stopping: this worker ends
-        queued_session job = std::move(waiting.front());
-        waiting.pop_front();
+    while (!stopping) {
+        ++lw.idle;
         lock.unlock();
-        session(std::move(job.socket), job.outbound_only);
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
+        const int accept_errno = errno;
         lock.lock();
-        session_fds.erase(job.fd);
-        --sessions;
-        sessions_done.notify_all();
+        --lw.idle;
+        if (fd < 0) {
+            if (stopping) break;
+            // Idle for a while (the listener's SO_RCVTIMEO): spare workers end, one stays.
+            if ((accept_errno == EAGAIN || accept_errno == EWOULDBLOCK) && lw.workers > 1) break;
+            if (accept_errno == EMFILE || accept_errno == ENFILE || accept_errno == ENOBUFS || accept_errno == ENOMEM) {
+                lock.unlock();
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                lock.lock();
+            }
+            continue;
+        }
+        const bool over = sessions >= cfg.max_sessions;
+        if (!over) {
+            ++sessions;
+            session_fds.insert(fd);
+        }
+        // Someone must be waiting in accept() for the next connection: up to max_sessions
+        // serving and one more to turn away the excess with a 421.
+        if (lw.idle == 0 && lw.workers < cfg.max_sessions + 1) start_worker(lw);
+        lock.unlock();
+        if (over) {
+            send_all(fd, std::string("421 4.3.2 ") + cfg.hostname + " Service busy, try again later\r\n");
+            ::close(fd);
+            write_log("ndrguard: refused a connection: max_sessions=" + std::to_string(cfg.max_sessions) + " reached");
+        } else {
+            session(fd, address_text(addr), lw.outbound_only);
+            lock.lock();
+            session_fds.erase(fd);
+            --sessions;
+            lock.unlock();
+            ::close(fd);
+            sessions_done.notify_all();
+        }
+        lock.lock();
     }
-    --workers;
+    --lw.workers;
+    lock.unlock();
     sessions_done.notify_all();
 }
 
@@ -696,24 +733,26 @@ void filter_server::run() {
     impl& m = *impl_;
     std::thread retention([&m] { m.retention_loop(); });
     std::thread storm_sync([&m] { m.storm_sync_loop(); });
-    std::thread outbound;
-    if (m.outbound_acceptor) outbound = std::thread([&m] { m.accept_loop(*m.outbound_acceptor, true); });
-    m.accept_loop(*m.acceptor, false);
-    if (outbound.joinable()) outbound.join();
-    // Let running sessions finish their message (bounded: Postfix retries what is cut off).
     {
         std::unique_lock lock(m.mu);
+        m.inbound_workers.acceptor = m.acceptor.get();
+        m.start_worker(m.inbound_workers);
+        if (m.outbound_acceptor) {
+            m.outbound_workers.acceptor = m.outbound_acceptor.get();
+            m.outbound_workers.outbound_only = true;
+            m.start_worker(m.outbound_workers);
+        }
+        m.sessions_done.wait(lock, [&] { return m.stopping.load(); });
+        // Let running sessions finish their message (bounded: Postfix retries what is cut off).
         m.sessions_done.wait_for(lock, std::chrono::seconds(30), [&] { return m.sessions == 0; });
     }
     m.storm_sync_stop = true;
     m.sessions_done.notify_all();  // wakes the retention loop and the storm sync (for a last round)
     retention.join();
     storm_sync.join();
-    {
-        std::unique_lock lock(m.mu);
-        m.work_ready.notify_all();  // idle workers end
-        m.sessions_done.wait_for(lock, std::chrono::seconds(5), [&] { return m.workers == 0; });
-    }
+    std::unique_lock lock(m.mu);
+    m.sessions_done.wait_for(lock, std::chrono::seconds(5),
+                             [&] { return m.inbound_workers.workers == 0 && m.outbound_workers.workers == 0; });
 }
 
 }  // namespace ndrguard::filter

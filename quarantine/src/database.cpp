@@ -6,6 +6,7 @@
 #include <map>
 #include <pqxx/pqxx>
 
+#include "ndrguard/quarantine/sent_log_writer.hpp"
 #include "pg_util.hpp"
 
 #include "ndrguard/detector/detector.hpp"
@@ -111,13 +112,19 @@ std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message
     std::vector<sent_match> found;
     if (ids.empty()) return found;
     return guarded("looking up the sent log", [&] {
-        // One statement: no BEGIN/COMMIT round trips around it.
-        pqxx::nontransaction txn(db_.native().conn);
-        auto rows = txn.exec_params(
-            "SELECT message_id, extract(epoch FROM min(sent_at))::float8 FROM sent_log "
-            "WHERE id_hash = ANY($1::bigint[]) AND message_id = ANY($2::text[]) AND sent_day >= $3::date "
-            "GROUP BY message_id ORDER BY message_id",
-            bigint_array_literal(hashes), text_array_literal(ids), iso_date(utc_day(since)));
+        // Prepared once per connection: planning a query over the day partitions cost the
+        // server more than running it. One statement, no BEGIN/COMMIT round trips around it.
+        auto& native = db_.native();
+        if (!native.lookup_prepared) {
+            native.conn.prepare("ndrguard_sent_lookup",
+                                "SELECT message_id, extract(epoch FROM min(sent_at))::float8 FROM sent_log "
+                                "WHERE id_hash = ANY($1::bigint[]) AND message_id = ANY($2::text[]) AND sent_day >= $3::date "
+                                "GROUP BY message_id ORDER BY message_id");
+            native.lookup_prepared = true;
+        }
+        pqxx::nontransaction txn(native.conn);
+        auto rows = txn.exec_prepared("ndrguard_sent_lookup", bigint_array_literal(hashes), text_array_literal(ids),
+                                      iso_date(utc_day(since)));
         for (auto row : rows) {
             auto t = pg::from_epoch(row[1].as<double>());
             if (t < since) continue;  // same day, earlier hour
@@ -125,6 +132,35 @@ std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message
         }
         return found;
     });
+}
+
+sent_lookup_session::sent_lookup_session(database& db, const settings&) : log(db) {
+    // One plan for every lookup: replanning over the day partitions cost more than the lookup.
+    guarded("preparing the sent log lookups", [&] {
+        pqxx::nontransaction txn(db.native().conn);
+        txn.exec("SET plan_cache_mode = force_generic_plan");
+    });
+}
+
+std::vector<sent_lookup_session::result> sent_lookup_session::process(const std::vector<sent_lookup_request>& batch) {
+    std::vector<std::string> ids;
+    auto earliest = std::chrono::system_clock::time_point::max();
+    for (const auto& r : batch) {
+        ids.insert(ids.end(), r.message_ids.begin(), r.message_ids.end());
+        earliest = std::min(earliest, r.since);
+    }
+    std::vector<result> out(batch.size());
+    if (ids.empty()) return out;
+    const std::vector<sent_match> found = log.lookup(ids, earliest);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        for (const auto& raw : batch[i].message_ids) {
+            const std::string id = detector::normalize_message_id(raw);
+            for (const auto& m : found)
+                if (m.message_id == id && m.sent_at >= batch[i].since &&
+                    std::none_of(out[i].begin(), out[i].end(), [&](const sent_match& x) { return x.message_id == id; }))
+                    out[i].push_back(m);
+        }
+    return out;
 }
 
 std::vector<day> sent_log::days() {

@@ -15,6 +15,7 @@ namespace ndrguard::quarantine {
 struct database::impl {
     explicit impl(const std::string& conninfo) : conn(conninfo) {}
     pqxx::connection conn;
+    bool lookup_prepared = false;  // the sent log lookup, prepared once per connection
 };
 
 namespace pg {

@@ -1,11 +1,12 @@
-// Group commit: sessions hand items to one writer thread, which writes whatever has gathered in
-// one transaction and wakes each session when its own item is committed (or failed). Thousands
-// of items a second then cost a few transactions a second, and each session still answers 250
-// only after its item is durable.
+// Group commit: sessions hand items to one thread, which processes whatever has gathered in one
+// transaction (or one query) and wakes each session when its own item is done (or failed).
+// Thousands of items a second then cost a few transactions a second, and each session still
+// answers 250 only after its item is durable. The same works for reads: many sessions' sent-log
+// lookups answered by one query.
 //
 // `Session` is built on a connection (`Session(database&, const settings&)`, again after a
-// failure) and has `settings`, `item`, `result` and `std::vector<result> write(const std::vector<item>&)`, one result per item,
-// throwing on failure.
+// failure) and has `settings`, `item`, `result` and
+// `std::vector<result> process(const std::vector<item>&)`, one result per item, throwing on failure.
 #pragma once
 
 #include <condition_variable>
@@ -46,16 +47,20 @@ public:
     bool submit(item it, result& out, std::string& error) {
         auto p = std::make_shared<pending>();
         p->it = std::move(it);
-        std::unique_lock lock(mu_);
-        if (stopping_) {
-            error = "writer is stopping";
-            return false;
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_) {
+                error = "writer is stopping";
+                return false;
+            }
+            queue_.push_back(p);
         }
-        queue_.push_back(p);
         wake_writer_.notify_one();
-        wake_waiters_.wait(lock, [&] { return p->done; });
-        error = p->error;
-        out = p->res;
+        // Each session waits on its own: only the sessions whose items are done are woken.
+        std::unique_lock wait(p->mu);
+        p->cv.wait(wait, [&] { return p->finished; });
+        error = std::move(p->error);
+        out = std::move(p->res);
         return p->ok;
     }
 
@@ -68,7 +73,9 @@ private:
     struct pending {
         item it;
         result res{};
-        bool done = false;
+        std::mutex mu;
+        std::condition_variable cv;
+        bool finished = false;
         bool ok = false;
         std::string error;
     };
@@ -98,7 +105,7 @@ private:
                 std::vector<item> items;
                 items.reserve(batch.size());
                 for (const auto& p : batch) items.push_back(p->it);
-                results = session->write(items);
+                results = session->process(items);
                 if (results.size() != batch.size()) throw database_error("internal: one result per item expected");
             } catch (const std::exception& e) {
                 ok = false;
@@ -106,17 +113,18 @@ private:
                 session.reset();  // reconnect for the next batch
                 db.reset();
             }
-            {
-                std::lock_guard lock(mu_);
-                ++batches_;
-                for (std::size_t i = 0; i < batch.size(); ++i) {
-                    batch[i]->done = true;
-                    batch[i]->ok = ok;
-                    batch[i]->error = error;
-                    if (ok) batch[i]->res = results[i];
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                batch[i]->ok = ok;
+                batch[i]->error = error;
+                if (ok) batch[i]->res = std::move(results[i]);
+                {
+                    std::lock_guard done(batch[i]->mu);
+                    batch[i]->finished = true;
                 }
+                batch[i]->cv.notify_one();
             }
-            wake_waiters_.notify_all();
+            std::lock_guard lock(mu_);
+            ++batches_;
         }
     }
 
@@ -124,7 +132,7 @@ private:
     typename Session::settings settings_;
     std::size_t max_batch_;
     mutable std::mutex mu_;
-    std::condition_variable wake_writer_, wake_waiters_;
+    std::condition_variable wake_writer_;
     std::deque<std::shared_ptr<pending>> queue_;
     bool stopping_ = false;
     std::uint64_t batches_ = 0;

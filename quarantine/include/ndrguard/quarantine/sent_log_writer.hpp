@@ -1,6 +1,8 @@
-// The sent log's group-commit writer: outbound messages of all sessions in one transaction.
+// The sent log's group-commit writer (outbound messages of all sessions in one transaction) and
+// its group lookup (the bounces of all sessions looked up with one query).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -14,7 +16,7 @@ struct sent_log_session {
     using result = bool;
     struct settings {};
     sent_log_session(database& db, const settings&) : log(db) {}
-    std::vector<bool> write(const std::vector<sent_message>& batch) {
+    std::vector<bool> process(const std::vector<sent_message>& batch) {
         log.record(batch);
         return std::vector<bool>(batch.size(), true);
     }
@@ -33,6 +35,35 @@ public:
 
 private:
     group_commit<sent_log_session> commit_;
+};
+
+struct sent_lookup_request {
+    std::vector<std::string> message_ids;  // raw or normalised
+    std::chrono::system_clock::time_point since;
+};
+
+// One query for a batch of lookups: the union of their ids since the earliest `since`, then
+// each request gets the matches of its own ids within its own window.
+struct sent_lookup_session {
+    using item = sent_lookup_request;
+    using result = std::vector<sent_match>;
+    struct settings {};
+    sent_lookup_session(database& db, const settings&);
+    std::vector<result> process(const std::vector<sent_lookup_request>& batch);
+    sent_log log;
+};
+
+class sent_log_lookups {
+public:
+    explicit sent_log_lookups(std::string conninfo, std::size_t max_batch = 200) : group_(std::move(conninfo), {}, max_batch) {}
+    // Blocks until answered (true, matches in `found`) or failed (false, with `error`).
+    bool lookup(sent_lookup_request r, std::vector<sent_match>& found, std::string& error) {
+        return group_.submit(std::move(r), found, error);
+    }
+    std::uint64_t queries() const { return group_.batches(); }
+
+private:
+    group_commit<sent_lookup_session> group_;
 };
 
 }  // namespace ndrguard::quarantine
