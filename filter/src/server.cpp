@@ -218,17 +218,18 @@ struct filter_server::impl {
         log.flush();
     }
 
-    void session(int fd, const std::string& peer, bool outbound_only);
-    // Leader/follower: idle workers wait in accept() on their listener themselves, so a new
-    // connection wakes exactly one thread, which serves it (no hand-over between threads).
-    struct listener_workers {
-        tcp::acceptor* acceptor = nullptr;
-        bool outbound_only = false;
-        std::size_t workers = 0, idle = 0;  // under mu
-    };
-    listener_workers inbound_workers, outbound_workers;
-    void worker(listener_workers& lw);
-    void start_worker(listener_workers& lw);  // under mu
+    // Client I/O is event-driven (one thread running `io`: with many sessions it rarely
+    // sleeps, so the SMTP dialogue costs no thread wake-ups); deciding a message blocks on the
+    // database and the next hop, so that runs on a pool of deciders.
+    struct session_state;
+    void accept_next(tcp::acceptor& listener, bool outbound_only);
+    void session_ended(int fd);
+    void decide(std::function<void()> job);
+    void decider();
+    std::deque<std::function<void()>> decide_jobs;  // under mu
+    bool decide_stop = false;                        // under mu
+    std::size_t deciders = 0, idle_deciders = 0;     // under mu
+    std::condition_variable decide_ready;
     void retention_loop();
     void storm_sync_loop();
     std::string handle(const transaction& t, const std::string& peer, bool outbound_only);
@@ -502,55 +503,161 @@ std::string filter_server::impl::handle_bounce(const transaction& t, const det::
     return answer;
 }
 
-namespace {
 
-// Blocking socket I/O on a plain descriptor: sessions do not need Asio's reactor (registering
-// every accepted socket with epoll cost two syscalls a message for nothing).
-bool send_all(int fd, std::string_view bytes) {
-    while (!bytes.empty()) {
-        ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        bytes.remove_prefix(static_cast<std::size_t>(n));
+// One client connection, driven by completion handlers on the io thread.
+struct filter_server::impl::session_state : std::enable_shared_from_this<session_state> {
+    session_state(impl& owner, tcp::socket sock, std::string client, bool outbound)
+        : m(owner), socket(std::move(sock)), timer(socket.get_executor()), smtp(owner.cfg.hostname, owner.cfg.limits),
+          peer(std::move(client)), outbound_only(outbound), fd(socket.native_handle()),
+          deadline(std::chrono::steady_clock::now() + std::chrono::seconds(owner.cfg.session_timeout_seconds)) {}
+
+    impl& m;
+    tcp::socket socket;
+    asio::steady_timer timer;  // idle timeout of each read
+    smtp_server_session smtp;
+    std::string peer;
+    bool outbound_only;
+    int fd;
+    std::chrono::steady_clock::time_point deadline;
+    std::array<char, 65536> input{};
+    std::string output, pending;
+
+    void start() {
+        boost::system::error_code ignore;
+        socket.set_option(tcp::no_delay(true), ignore);
+        send(smtp.greeting());
     }
-    return true;
-}
 
-std::string address_text(const sockaddr_storage& a) {
-    char buf[INET6_ADDRSTRLEN] = "unknown";
-    if (a.ss_family == AF_INET)
-        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, buf, sizeof buf);
-    else if (a.ss_family == AF_INET6)
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, buf, sizeof buf);
-    return buf;
-}
+    void send(std::string bytes) {
+        output = std::move(bytes);
+        asio::async_write(socket, asio::buffer(output), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+            if (ec || self->smtp.closed()) return self->finish();
+            self->read();
+        });
+    }
 
-}  // namespace
-
-void filter_server::impl::session(int fd, const std::string& peer, bool outbound_only) {
-    try {
-        set_timeouts(fd, cfg.idle_timeout_seconds);
-        smtp_server_session s(cfg.hostname, cfg.limits);
-        if (!send_all(fd, s.greeting())) return;
-        char buf[65536];
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.session_timeout_seconds);
-        while (!s.closed()) {
-            if (std::chrono::steady_clock::now() > deadline && !s.has_message()) {
-                send_all(fd, "421 4.4.2 " + cfg.hostname + " Error: session too long\r\n");
-                break;
-            }
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;  // gone, or idle too long: nothing was accepted, nothing is lost
-            std::string out = s.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-            while (s.has_message()) {
-                out += s.complete(handle(s.message(), peer, outbound_only));
-            }
-            if (!out.empty() && !send_all(fd, out)) break;
+    void read() {
+        if (std::chrono::steady_clock::now() > deadline) {
+            output = "421 4.4.2 " + m.cfg.hostname + " Error: session too long\r\n";
+            asio::async_write(socket, asio::buffer(output),
+                              [self = shared_from_this()](boost::system::error_code, std::size_t) { self->finish(); });
+            return;
         }
-    } catch (const std::exception& e) {
-        write_log("ndrguard: session client=" + log_safe(peer) + " ended: " + log_safe(e.what(), 300));
+        timer.expires_after(std::chrono::seconds(m.cfg.idle_timeout_seconds));
+        timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) {
+                boost::system::error_code ignore;
+                self->socket.cancel(ignore);  // idle too long: the read ends, nothing was accepted
+            }
+        });
+        socket.async_read_some(asio::buffer(input), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+            self->timer.cancel();
+            if (ec) return self->finish();  // gone, idle too long, or stopping: nothing is lost
+            self->pending += self->smtp.feed(std::string_view(self->input.data(), n));
+            self->after_input();
+        });
     }
+
+    // A complete message is decided by a decider thread; its answer comes back here.
+    void after_input() {
+        if (smtp.has_message()) {
+            m.decide([self = shared_from_this()] {
+                std::string answer = self->m.handle(self->smtp.message(), self->peer, self->outbound_only);
+                asio::post(self->socket.get_executor(), [self, answer = std::move(answer)] {
+                    self->pending += self->smtp.complete(answer);
+                    self->after_input();
+                });
+            });
+            return;
+        }
+        if (!pending.empty()) return send(std::exchange(pending, {}));
+        if (smtp.closed()) return finish();
+        read();
+    }
+
+    void finish() {
+        boost::system::error_code ignore;
+        timer.cancel();
+        socket.shutdown(tcp::socket::shutdown_both, ignore);
+        socket.close(ignore);
+        m.session_ended(fd);
+    }
+};
+
+void filter_server::impl::session_ended(int fd) {
+    {
+        std::lock_guard lock(mu);
+        session_fds.erase(fd);
+        --sessions;
+    }
+    sessions_done.notify_all();
+}
+
+void filter_server::impl::accept_next(tcp::acceptor& listener, bool outbound_only) {
+    listener.async_accept([this, &listener, outbound_only](boost::system::error_code ec, tcp::socket socket) {
+        if (stopping) return;
+        if (ec) {
+            // EMFILE and the like: try again shortly.
+            auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(50));
+            retry->async_wait([this, &listener, outbound_only, retry](boost::system::error_code) { accept_next(listener, outbound_only); });
+            return;
+        }
+        accept_next(listener, outbound_only);
+        boost::system::error_code peer_ec;
+        auto endpoint = socket.remote_endpoint(peer_ec);
+        std::string peer = peer_ec ? std::string("unknown") : endpoint.address().to_string();
+        bool over = false;
+        {
+            std::lock_guard lock(mu);
+            over = sessions >= cfg.max_sessions;
+            if (!over) {
+                ++sessions;
+                session_fds.insert(socket.native_handle());
+            }
+        }
+        if (over) {
+            auto refused = std::make_shared<std::pair<tcp::socket, std::string>>(
+                std::move(socket), std::string("421 4.3.2 ") + cfg.hostname + " Service busy, try again later\r\n");
+            asio::async_write(refused->first, asio::buffer(refused->second),
+                              [refused](boost::system::error_code, std::size_t) {
+                                  boost::system::error_code ignore;
+                                  refused->first.close(ignore);
+                              });
+            write_log("ndrguard: refused a connection: max_sessions=" + std::to_string(cfg.max_sessions) + " reached");
+            return;
+        }
+        std::make_shared<session_state>(*this, std::move(socket), std::move(peer), outbound_only)->start();
+    });
+}
+
+// Deciders: threads that run handle() (blocking on PostgreSQL and the next hop). One more is
+// started whenever a job finds none idle; idle ones end after a minute.
+void filter_server::impl::decide(std::function<void()> job) {
+    std::lock_guard lock(mu);
+    decide_jobs.push_back(std::move(job));
+    if (idle_deciders == 0) {
+        ++deciders;
+        std::thread([this] { decider(); }).detach();
+    } else {
+        decide_ready.notify_one();
+    }
+}
+
+void filter_server::impl::decider() {
+    std::unique_lock lock(mu);
+    while (true) {
+        ++idle_deciders;
+        bool got = decide_ready.wait_for(lock, std::chrono::seconds(60), [&] { return !decide_jobs.empty() || decide_stop; });
+        --idle_deciders;
+        if (!got || decide_jobs.empty()) break;
+        auto job = std::move(decide_jobs.front());
+        decide_jobs.pop_front();
+        lock.unlock();
+        job();
+        lock.lock();
+    }
+    --deciders;
+    sessions_done.notify_all();
 }
 
 filter_server::filter_server(serve_config cfg, std::ostream& log) : impl_(std::make_unique<impl>(std::move(cfg), log)) {}
@@ -567,10 +674,6 @@ std::unique_ptr<tcp::acceptor> listen_on(asio::io_context& io, const std::string
     a->set_option(tcp::acceptor::reuse_address(true));
     a->bind(ep);
     a->listen();
-    // accept() in a worker returns EAGAIN after a minute without connections: spare workers end.
-    timeval idle{};
-    idle.tv_sec = 60;
-    ::setsockopt(a->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
     return a;
 }
 
@@ -582,15 +685,19 @@ void filter_server::bind() {
 }
 
 void filter_server::stop() {
-    impl_->stopping = true;
-    if (impl_->acceptor) ::shutdown(impl_->acceptor->native_handle(), SHUT_RDWR);  // wakes accept()
-    if (impl_->outbound_acceptor) ::shutdown(impl_->outbound_acceptor->native_handle(), SHUT_RDWR);
+    impl& m = *impl_;
+    m.stopping = true;
+    asio::post(m.io, [&m] {
+        boost::system::error_code ignore;
+        if (m.acceptor) m.acceptor->close(ignore);
+        if (m.outbound_acceptor) m.outbound_acceptor->close(ignore);
+    });
     // Sessions see the end of their input: one between messages ends now; one inside a message
     // finishes deciding and answering it first (only reading is shut), and one cut off mid-DATA
     // was answered nothing, so Postfix still has that message.
-    std::lock_guard lock(impl_->mu);
-    for (int fd : impl_->session_fds) ::shutdown(fd, SHUT_RD);
-    impl_->sessions_done.notify_all();  // run() waits for this
+    std::lock_guard lock(m.mu);
+    for (int fd : m.session_fds) ::shutdown(fd, SHUT_RD);
+    m.sessions_done.notify_all();  // run() waits for this
 }
 
 // Drops sent-log days older than the retention, now and every hour, until stop().
@@ -672,76 +779,16 @@ void filter_server::impl::storm_sync_loop() {
     }
 }
 
-void filter_server::impl::start_worker(listener_workers& lw) {
-    ++lw.workers;
-    std::thread([this, &lw] { worker(lw); }).detach();
-}
-
-void filter_server::impl::worker(listener_workers& lw) {
-    const int listen_fd = lw.acceptor->native_handle();
-    std::unique_lock lock(mu);
-    while (!stopping) {
-        ++lw.idle;
-        lock.unlock();
-        sockaddr_storage addr{};
-        socklen_t len = sizeof addr;
-        const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
-        const int accept_errno = errno;
-        lock.lock();
-        --lw.idle;
-        if (fd < 0) {
-            if (stopping) break;
-            // Idle for a while (the listener's SO_RCVTIMEO): spare workers end, one stays.
-            if ((accept_errno == EAGAIN || accept_errno == EWOULDBLOCK) && lw.workers > 1) break;
-            if (accept_errno == EMFILE || accept_errno == ENFILE || accept_errno == ENOBUFS || accept_errno == ENOMEM) {
-                lock.unlock();
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                lock.lock();
-            }
-            continue;
-        }
-        const bool over = sessions >= cfg.max_sessions;
-        if (!over) {
-            ++sessions;
-            session_fds.insert(fd);
-        }
-        // Someone must be waiting in accept() for the next connection: up to max_sessions
-        // serving and one more to turn away the excess with a 421.
-        if (lw.idle == 0 && lw.workers < cfg.max_sessions + 1) start_worker(lw);
-        lock.unlock();
-        if (over) {
-            send_all(fd, std::string("421 4.3.2 ") + cfg.hostname + " Service busy, try again later\r\n");
-            ::close(fd);
-            write_log("ndrguard: refused a connection: max_sessions=" + std::to_string(cfg.max_sessions) + " reached");
-        } else {
-            session(fd, address_text(addr), lw.outbound_only);
-            lock.lock();
-            session_fds.erase(fd);
-            --sessions;
-            lock.unlock();
-            ::close(fd);
-            sessions_done.notify_all();
-        }
-        lock.lock();
-    }
-    --lw.workers;
-    lock.unlock();
-    sessions_done.notify_all();
-}
-
 void filter_server::run() {
     impl& m = *impl_;
     std::thread retention([&m] { m.retention_loop(); });
     std::thread storm_sync([&m] { m.storm_sync_loop(); });
+    auto keep_running = asio::make_work_guard(m.io);
+    m.accept_next(*m.acceptor, false);
+    if (m.outbound_acceptor) m.accept_next(*m.outbound_acceptor, true);
+    std::thread io_thread([&m] { m.io.run(); });
     {
         std::unique_lock lock(m.mu);
-        m.inbound_workers.acceptor = m.acceptor.get();
-        m.start_worker(m.inbound_workers);
-        if (m.outbound_acceptor) {
-            m.outbound_workers.acceptor = m.outbound_acceptor.get();
-            m.outbound_workers.outbound_only = true;
-            m.start_worker(m.outbound_workers);
-        }
         m.sessions_done.wait(lock, [&] { return m.stopping.load(); });
         // Let running sessions finish their message (bounded: Postfix retries what is cut off).
         m.sessions_done.wait_for(lock, std::chrono::seconds(30), [&] { return m.sessions == 0; });
@@ -750,9 +797,13 @@ void filter_server::run() {
     m.sessions_done.notify_all();  // wakes the retention loop and the storm sync (for a last round)
     retention.join();
     storm_sync.join();
+    keep_running.reset();
+    m.io.stop();
+    io_thread.join();
     std::unique_lock lock(m.mu);
-    m.sessions_done.wait_for(lock, std::chrono::seconds(5),
-                             [&] { return m.inbound_workers.workers == 0 && m.outbound_workers.workers == 0; });
+    m.decide_stop = true;
+    m.decide_ready.notify_all();
+    m.sessions_done.wait_for(lock, std::chrono::seconds(5), [&] { return m.deciders == 0; });
 }
 
 }  // namespace ndrguard::filter
