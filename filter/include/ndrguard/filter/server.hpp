@@ -1,8 +1,10 @@
-// `ndrguard serve`: the content filter on the network. Like Postfix's own smtpd, one worker
-// per connection at a time: blocking I/O with socket timeouts, workers kept for reuse (idle ones
-// end after a minute), the count of sessions bounded (max_sessions; beyond it the client gets
-// 421 and Postfix retries). Database and next-hop connections are pooled across sessions;
-// outbound records go through one group-commit writer.
+// `ndrguard serve`: the content filter on the network. Client sessions are event-driven on one
+// Asio thread (idle and session timeouts by timers; the count bounded by max_sessions, beyond
+// which the client gets 421 and Postfix retries); a complete message goes to a pool of decider
+// threads, which block on PostgreSQL and the next hop (idle deciders end after a minute). Next-
+// hop and database connections are pooled; sent-log records, sent-log lookups and quarantine
+// holds of concurrent sessions are grouped into shared transactions (group_commit.hpp); storm
+// counts are written and read back by their own thread every storm_sync_ms.
 //
 // Every message gets exactly one answer, and 250 only after the next hop answered 250 (and,
 // for outbound mail, the sent log committed); any internal failure answers 451 so Postfix
