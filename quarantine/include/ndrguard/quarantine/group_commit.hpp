@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,27 @@ public:
         return p->ok;
     }
 
+    // The same without blocking: `done` runs on the writer's thread when the item's batch is
+    // committed or failed (keep it short; hand the result to your own thread).
+    using callback = std::function<void(bool ok, result&& res, const std::string& error)>;
+    void submit_async(item it, callback done) {
+        auto p = std::make_shared<pending>();
+        p->it = std::move(it);
+        p->done = std::move(done);
+        {
+            std::lock_guard lock(mu_);
+            if (!stopping_) {
+                queue_.push_back(p);
+                p = nullptr;
+            }
+        }
+        if (p) {
+            p->done(false, result{}, "writer is stopping");
+            return;
+        }
+        wake_writer_.notify_one();
+    }
+
     std::uint64_t batches() const {  // transactions written so far (for logs and metrics)
         std::lock_guard lock(mu_);
         return batches_;
@@ -76,6 +98,7 @@ private:
         std::mutex mu;
         std::condition_variable cv;
         bool finished = false;
+        callback done;  // set: submit_async
         bool ok = false;
         std::string error;
     };
@@ -117,6 +140,10 @@ private:
                 batch[i]->ok = ok;
                 batch[i]->error = error;
                 if (ok) batch[i]->res = std::move(results[i]);
+                if (batch[i]->done) {
+                    batch[i]->done(ok, std::move(batch[i]->res), error);
+                    continue;
+                }
                 {
                     std::lock_guard done(batch[i]->mu);
                     batch[i]->finished = true;

@@ -31,6 +31,9 @@ public:
         bool ignored = false;
         return commit_.submit(std::move(m), ignored, error);
     }
+    void record_async(sent_message m, std::function<void(bool ok, const std::string& error)> done) {
+        commit_.submit_async(std::move(m), [done = std::move(done)](bool ok, bool&&, const std::string& error) { done(ok, error); });
+    }
     std::uint64_t batches() const { return commit_.batches(); }
 
 private:
@@ -59,6 +62,9 @@ public:
     // Blocks until answered (true, matches in `found`) or failed (false, with `error`).
     bool lookup(sent_lookup_request r, std::vector<sent_match>& found, std::string& error) {
         return group_.submit(std::move(r), found, error);
+    }
+    void lookup_async(sent_lookup_request r, group_commit<sent_lookup_session>::callback done) {
+        group_.submit_async(std::move(r), std::move(done));
     }
     std::uint64_t queries() const { return group_.batches(); }
 
