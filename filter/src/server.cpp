@@ -25,6 +25,7 @@
 #include "ndrguard/filter/message_edit.hpp"
 #include "ndrguard/filter/smtp_client.hpp"
 #include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
 #include "ndrguard/quarantine/store.hpp"
@@ -238,7 +239,7 @@ struct filter_server::impl {
     serve_config cfg;
     std::ostream& log;
     q::sent_log_writer writer;
-    q::sent_log_lookups lookups;  // concurrent sessions' lookups in one query
+    q::async_sent_lookups lookups;  // io thread only: concurrent sessions' lookups in one query
     q::group_commit<quarantine_session> holder;
     std::mutex storms_mu;
     q::storm_tracker storms;  // under storms_mu
@@ -252,6 +253,29 @@ struct filter_server::impl {
     std::size_t sessions = 0;
     std::set<int> session_fds;  // to end idle sessions on stop()
     next_hop_pool next_hops{io, cfg};  // io thread only
+    // The lookups' PostgreSQL socket, watched by the io thread.
+    std::unique_ptr<asio::posix::stream_descriptor> lookup_socket;
+    std::uint64_t lookup_connection = 0;
+    bool lookup_wait_armed = false;
+    void pump_lookups() {
+        const auto w = lookups.advance();
+        if (lookups.connection() != lookup_connection || !lookup_socket) {
+            if (lookup_socket) lookup_socket->release();  // libpq owns (and has closed) the old one
+            lookup_socket.reset();
+            lookup_wait_armed = false;
+            lookup_connection = lookups.connection();
+            if (lookups.socket() >= 0) lookup_socket = std::make_unique<asio::posix::stream_descriptor>(io, lookups.socket());
+        }
+        if (w == q::async_sent_lookups::wait::none || !lookup_socket || lookup_wait_armed) return;
+        lookup_wait_armed = true;
+        lookup_socket->async_wait(w == q::async_sent_lookups::wait::read ? asio::posix::stream_descriptor::wait_read
+                                                                         : asio::posix::stream_descriptor::wait_write,
+                                  [this, generation = lookup_connection](boost::system::error_code) {
+                                      if (generation != lookup_connection) return;  // an old connection's
+                                      lookup_wait_armed = false;
+                                      pump_lookups();
+                                  });
+    }
     // The sent log's first day (days since 1970; -1 not known yet, -2 empty), asked by the storm
     // sync thread every minute: it changes once a day at most.
     std::atomic<long long> first_sent_day{-1};
@@ -392,7 +416,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             return reinject(out, [self = shared_from_this()](std::string answer) { self->finish(std::move(answer)); });
         }
         if (r.message_ids.empty()) return looked_up({});
-        m.lookups.lookup_async({r.message_ids, now - std::chrono::days(m.cfg.bounce_window_days)},
+        m.lookups.submit({r.message_ids, now - std::chrono::days(m.cfg.bounce_window_days)},
                                [self = shared_from_this()](bool ok, std::vector<q::sent_match>&& matches, const std::string& error) {
                                    self->on_io([self, ok, matches = std::move(matches), error] {
                                        if (!ok) {
@@ -404,6 +428,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                                        self->looked_up(found);
                                    });
                                });
+        m.pump_lookups();
     }
 
     // A bounce, its verification known: counted for storms and decided per recipient mailbox

@@ -6,6 +6,7 @@
 #include <map>
 #include <pqxx/pqxx>
 
+#include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
 #include "pg_util.hpp"
 
@@ -99,8 +100,12 @@ std::size_t sent_log::record(const std::vector<sent_message>& batch) {
     });
 }
 
-std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message_ids,
-                                         std::chrono::system_clock::time_point since) {
+const char* const sent_lookup_sql =
+    "SELECT message_id, extract(epoch FROM min(sent_at))::float8 FROM sent_log "
+    "WHERE id_hash = ANY($1::bigint[]) AND message_id = ANY($2::text[]) AND sent_day >= $3::date "
+    "GROUP BY message_id ORDER BY message_id";
+
+lookup_query lookup_query_for(const std::vector<std::string>& message_ids, std::chrono::system_clock::time_point since) {
     std::vector<std::string> ids;
     std::vector<std::int64_t> hashes;
     for (const auto& raw : message_ids) {
@@ -109,49 +114,17 @@ std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message
         hashes.push_back(message_id_hash(id));
         ids.push_back(std::move(id));
     }
-    std::vector<sent_match> found;
-    if (ids.empty()) return found;
-    return guarded("looking up the sent log", [&] {
-        // Prepared once per connection: planning a query over the day partitions cost the
-        // server more than running it. One statement, no BEGIN/COMMIT round trips around it.
-        auto& native = db_.native();
-        if (!native.lookup_prepared) {
-            native.conn.prepare("ndrguard_sent_lookup",
-                                "SELECT message_id, extract(epoch FROM min(sent_at))::float8 FROM sent_log "
-                                "WHERE id_hash = ANY($1::bigint[]) AND message_id = ANY($2::text[]) AND sent_day >= $3::date "
-                                "GROUP BY message_id ORDER BY message_id");
-            native.lookup_prepared = true;
-        }
-        pqxx::nontransaction txn(native.conn);
-        auto rows = txn.exec_prepared("ndrguard_sent_lookup", bigint_array_literal(hashes), text_array_literal(ids),
-                                      iso_date(utc_day(since)));
-        for (auto row : rows) {
-            auto t = pg::from_epoch(row[1].as<double>());
-            if (t < since) continue;  // same day, earlier hour
-            found.push_back({row[0].as<std::string>(), t});
-        }
-        return found;
-    });
+    lookup_query q;
+    q.empty = ids.empty();
+    q.hashes = bigint_array_literal(hashes);
+    q.ids = text_array_literal(ids);
+    q.since_day = iso_date(utc_day(since));
+    return q;
 }
 
-sent_lookup_session::sent_lookup_session(database& db, const settings&) : log(db) {
-    // One plan for every lookup: replanning over the day partitions cost more than the lookup.
-    guarded("preparing the sent log lookups", [&] {
-        pqxx::nontransaction txn(db.native().conn);
-        txn.exec("SET plan_cache_mode = force_generic_plan");
-    });
-}
-
-std::vector<sent_lookup_session::result> sent_lookup_session::process(const std::vector<sent_lookup_request>& batch) {
-    std::vector<std::string> ids;
-    auto earliest = std::chrono::system_clock::time_point::max();
-    for (const auto& r : batch) {
-        ids.insert(ids.end(), r.message_ids.begin(), r.message_ids.end());
-        earliest = std::min(earliest, r.since);
-    }
-    std::vector<result> out(batch.size());
-    if (ids.empty()) return out;
-    const std::vector<sent_match> found = log.lookup(ids, earliest);
+std::vector<std::vector<sent_match>> share_matches(const std::vector<sent_lookup_request>& batch,
+                                                   const std::vector<sent_match>& found) {
+    std::vector<std::vector<sent_match>> out(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i)
         for (const auto& raw : batch[i].message_ids) {
             const std::string id = detector::normalize_message_id(raw);
@@ -161,6 +134,30 @@ std::vector<sent_lookup_session::result> sent_lookup_session::process(const std:
                     out[i].push_back(m);
         }
     return out;
+}
+
+std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message_ids,
+                                         std::chrono::system_clock::time_point since) {
+    std::vector<sent_match> found;
+    const lookup_query q = lookup_query_for(message_ids, since);
+    if (q.empty) return found;
+    return guarded("looking up the sent log", [&] {
+        // Prepared once per connection: planning a query over the day partitions cost the
+        // server more than running it. One statement, no BEGIN/COMMIT round trips around it.
+        auto& native = db_.native();
+        if (!native.lookup_prepared) {
+            native.conn.prepare("ndrguard_sent_lookup", sent_lookup_sql);
+            native.lookup_prepared = true;
+        }
+        pqxx::nontransaction txn(native.conn);
+        auto rows = txn.exec_prepared("ndrguard_sent_lookup", q.hashes, q.ids, q.since_day);
+        for (auto row : rows) {
+            auto t = pg::from_epoch(row[1].as<double>());
+            if (t < since) continue;  // same day, earlier hour
+            found.push_back({row[0].as<std::string>(), t});
+        }
+        return found;
+    });
 }
 
 std::vector<day> sent_log::days() {

@@ -11,6 +11,9 @@
 #include <string>
 #include <thread>
 
+#include <poll.h>
+
+#include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/store.hpp"
 
@@ -292,6 +295,70 @@ TEST_CASE("expiry drops whole days and gives the mailbox its room back") {
     f.mailbox = mailbox;
     CHECK(q::list_items(db, f).size() == 1);
     CHECK(q::expire_quarantine(db, q::utc_day(now) - days(14)).days_dropped == 0);  // nothing left to drop
+}
+
+namespace {
+
+// Drives async_sent_lookups as an event loop would, until nothing is left to wait for.
+void drive(q::async_sent_lookups& l) {
+    for (int rounds = 0; rounds < 10000; ++rounds) {
+        auto w = l.advance();
+        if (w == q::async_sent_lookups::wait::none) return;
+        pollfd p{l.socket(), static_cast<short>(w == q::async_sent_lookups::wait::read ? POLLIN : POLLOUT), 0};
+        ::poll(&p, 1, 5000);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("non-blocking lookups: many requests, few queries, each gets its own matches") {
+    migrate_once();
+    q::database db(conninfo);
+    q::sent_log log(db);
+    const auto now = system_clock::now();
+    log.record({{"<async.1@example.org>", "a@example.org", {"x@remote.test"}, now},
+                {"<async.2@example.org>", "a@example.org", {"x@remote.test"}, now - days(3)}});
+    q::async_sent_lookups lookups(conninfo);
+    std::vector<std::vector<std::string>> got(4);
+    int answered = 0;
+    auto collect = [&](int i) {
+        return [&, i](bool ok, std::vector<q::sent_match>&& found, const std::string& error) {
+            CHECK_MESSAGE(ok, error);
+            for (auto& f : found) got[static_cast<std::size_t>(i)].push_back(f.message_id);
+            ++answered;
+        };
+    };
+    lookups.submit({{"async.1@example.org"}, now - days(7)}, collect(0));
+    lookups.submit({{"<async.2@Example.ORG>", "never@example.org"}, now - days(7)}, collect(1));
+    lookups.submit({{"async.2@example.org"}, now - days(1)}, collect(2));  // outside its own window
+    lookups.submit({{}, now - days(7)}, collect(3));
+    drive(lookups);
+    CHECK(answered == 4);
+    CHECK(got[0] == std::vector<std::string>{"async.1@example.org"});
+    CHECK(got[1] == std::vector<std::string>{"async.2@example.org"});
+    CHECK(got[2].empty());
+    CHECK(got[3].empty());
+    CHECK(lookups.queries() == 1);  // all four in one query
+    // The connection is kept for the next ones.
+    const auto connection = lookups.connection();
+    lookups.submit({{"async.1@example.org"}, now - days(7)}, collect(0));
+    drive(lookups);
+    CHECK(answered == 5);
+    CHECK(lookups.connection() == connection);
+}
+
+TEST_CASE("non-blocking lookups: no server means a clear failure for each request, and no hang") {
+    q::async_sent_lookups lookups("host=/nonexistent port=1 dbname=x user=x connect_timeout=2");
+    int failed = 0;
+    std::string why;
+    for (int i = 0; i < 3; ++i)
+        lookups.submit({{"a@b.c"}, system_clock::now()}, [&](bool ok, std::vector<q::sent_match>&&, const std::string& error) {
+            if (!ok) ++failed;
+            why = error;
+        });
+    drive(lookups);
+    CHECK(failed == 3);
+    CHECK(why.find("connecting to PostgreSQL") != std::string::npos);
 }
 
 int main(int argc, char** argv) {

@@ -1,5 +1,5 @@
-// The sent log's group-commit writer (outbound messages of all sessions in one transaction) and
-// its group lookup (the bounces of all sessions looked up with one query).
+// The sent log's group-commit writer: outbound messages of all sessions in one transaction.
+// (Lookups: async_lookup.hpp.)
 #pragma once
 
 #include <chrono>
@@ -43,33 +43,6 @@ private:
 struct sent_lookup_request {
     std::vector<std::string> message_ids;  // raw or normalised
     std::chrono::system_clock::time_point since;
-};
-
-// One query for a batch of lookups: the union of their ids since the earliest `since`, then
-// each request gets the matches of its own ids within its own window.
-struct sent_lookup_session {
-    using item = sent_lookup_request;
-    using result = std::vector<sent_match>;
-    struct settings {};
-    sent_lookup_session(database& db, const settings&);
-    std::vector<result> process(const std::vector<sent_lookup_request>& batch);
-    sent_log log;
-};
-
-class sent_log_lookups {
-public:
-    explicit sent_log_lookups(std::string conninfo, std::size_t max_batch = 200) : group_(std::move(conninfo), {}, max_batch) {}
-    // Blocks until answered (true, matches in `found`) or failed (false, with `error`).
-    bool lookup(sent_lookup_request r, std::vector<sent_match>& found, std::string& error) {
-        return group_.submit(std::move(r), found, error);
-    }
-    void lookup_async(sent_lookup_request r, group_commit<sent_lookup_session>::callback done) {
-        group_.submit_async(std::move(r), std::move(done));
-    }
-    std::uint64_t queries() const { return group_.batches(); }
-
-private:
-    group_commit<sent_lookup_session> group_;
 };
 
 }  // namespace ndrguard::quarantine
