@@ -691,7 +691,6 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
     void finish() {
         boost::system::error_code ignore;
         timer.cancel();
-        socket.shutdown(tcp::socket::shutdown_both, ignore);
         socket.close(ignore);
         m.session_ended(fd);
     }
@@ -707,7 +706,9 @@ void filter_server::impl::session_ended(int fd) {
 }
 
 void filter_server::impl::accept_next(tcp::acceptor& listener, bool outbound_only) {
-    listener.async_accept([this, &listener, outbound_only](boost::system::error_code ec, tcp::socket socket) {
+    // The peer's address comes with accept() itself (no getpeername() per connection).
+    auto from = std::make_shared<tcp::endpoint>();
+    listener.async_accept(*from, [this, &listener, outbound_only, from](boost::system::error_code ec, tcp::socket socket) {
         if (stopping) return;
         if (ec) {
             // EMFILE and the like: try again shortly.
@@ -716,9 +717,7 @@ void filter_server::impl::accept_next(tcp::acceptor& listener, bool outbound_onl
             return;
         }
         accept_next(listener, outbound_only);
-        boost::system::error_code peer_ec;
-        auto endpoint = socket.remote_endpoint(peer_ec);
-        std::string peer = peer_ec ? std::string("unknown") : endpoint.address().to_string();
+        std::string peer = from->address().to_string();
         bool over = false;
         {
             std::lock_guard lock(mu);
