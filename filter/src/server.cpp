@@ -391,8 +391,10 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         }
         std::vector<std::string> rcpts;
         for (const auto& rc : t.recipients) rcpts.push_back(rc.address);
-        m.writer.record_async({id, t.mail_from, rcpts, now}, [self = shared_from_this()](bool ok, const std::string& error) {
-            self->on_io([self, ok, error] {
+        m.writer.record_async({id, t.mail_from, rcpts, now}, [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
+                                                                 bool ok, const std::string& error) {
+            self->on_io([self, ok, error, db_ms = ms_since(asked)] {
+                self->line << " db_ms=" << db_ms;
                 if (!ok) {
                     self->line << " action=tempfail error=" << log_safe(error, 300);
                     return self->finish("451 4.3.0 Error: sent log unavailable, try again later");
@@ -417,8 +419,10 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         }
         if (r.message_ids.empty()) return looked_up({});
         m.lookups.submit({r.message_ids, now - std::chrono::days(m.cfg.bounce_window_days)},
-                               [self = shared_from_this()](bool ok, std::vector<q::sent_match>&& matches, const std::string& error) {
-                                   self->on_io([self, ok, matches = std::move(matches), error] {
+                               [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
+                                   bool ok, std::vector<q::sent_match>&& matches, const std::string& error) {
+                                   self->on_io([self, ok, matches = std::move(matches), error, db_ms = ms_since(asked)] {
+                                       self->line << " db_ms=" << db_ms;
                                        if (!ok) {
                                            self->line << " error=" << log_safe(error, 300) << " action=tempfail";
                                            return self->finish("451 4.3.0 Error: sent log unavailable, try again later");
@@ -597,14 +601,23 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         }
     }
 
+    // Milliseconds since `from`, for the log: where a message's time went.
+    static std::string ms_since(std::chrono::steady_clock::time_point from) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.1f", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - from).count());
+        return buf;
+    }
+
     void reinject(const transaction& tx, std::function<void(std::string)> then) {
-        m.next_hops.send(tx, [self = shared_from_this(), then = std::move(then)](smtp_reply reply) {
+        m.next_hops.send(tx, [self = shared_from_this(), then = std::move(then), sent = std::chrono::steady_clock::now()](smtp_reply reply) {
+            self->line << " next_hop_ms=" << ms_since(sent);
             std::string first_line = reply.text.substr(0, reply.text.find('\n'));
             if (reply.code == 250) {
                 std::string qid = queue_id_of(reply);
                 self->line << " next_hop_queue_id=" << log_safe(qid);
                 return then("250 2.0.0 Ok: queued as " + (qid.empty() ? std::string("(unknown)") : qid));
             }
+            self->line << " next_hop_reply=" << reply.code;  // not delivered after all
             // A refusal of the next hop is passed on as it is; anything else keeps the message.
             if (reply.code >= 400 && reply.code < 600) return then(std::to_string(reply.code) + " " + first_line);
             then("451 4.3.0 Error: next hop failed");

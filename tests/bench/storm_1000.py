@@ -129,7 +129,8 @@ def main():
         lines = [l for l in open(log_path) if "direction=inbound" in l]
         actions = {}
         for l in lines:
-            a = re.search(r" action=(\w+)", l).group(1)
+            # What was answered decides: a 4xx is a tempfail whatever was intended.
+            a = "tempfail" if ' reply="4' in l else re.search(r" action=(\w+)", l).group(1)
             actions[a] = actions.get(a, 0) + 1
         ms = [float(re.search(r" ms=([\d.]+)", l).group(1)) for l in lines]
         delivered = len([n for n in os.listdir(sink_dir) if n.endswith(".eml")])

@@ -74,6 +74,7 @@ class Handler(socketserver.StreamRequestHandler):
 
 
 class Server(socketserver.ThreadingTCPServer):
+    request_queue_size = 128  # a filter opens many next-hop connections at once
     allow_reuse_address = True
     daemon_threads = True
 
