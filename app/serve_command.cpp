@@ -23,7 +23,7 @@ const char* const serve_usage =
     "mail in the sent log, classifies inbound mail, checks bounces against the sent log and\n"
     "delivers (reinjecting to next_hop), rejects (5xx, only where no backscatter can result) or\n"
     "tempfails (451 on any internal failure, so Postfix keeps the message). The schema is\n"
-    "migrated at start. One log line per message on stderr (key=value).\n"
+    "migrated at start. One log line per message on stderr (key=value; written out every 100 ms).\n"
     "\n"
     "  --config FILE     settings file (key = value; every key, default and unit is listed in\n"
     "                    deploy/ndrguard.conf)\n"
