@@ -33,7 +33,8 @@ const char* const quarantine_usage =
     "                       handed the message over and then lost the answer is not repeated; --force\n"
     "                       sends it anyway. --by names the requester in the audit (default: cli:$USER)\n"
     "  delete ID... [--by WHO]  drop held messages (their content goes at once; audited)\n"
-    "  purge --expired      drop the days older than quarantine_retention_days (serve does it hourly)\n"
+    "  purge --expired      drop the days older than quarantine_retention_days, and the storms that\n"
+    "                       ended before (serve does it hourly)\n"
     "  storms [--mailbox M] [--since T] [--json]\n"
     "                       storms: mailbox, start, end, counts by verdict and action, top reporting\n"
     "                       MTAs, sample subjects (--since default: 7d)\n"
@@ -297,8 +298,9 @@ int run_quarantine(const std::vector<std::string>& args) {
             if (!expired) return usage_error("purge wants --expired");
             auto first_kept = q::utc_day(now) - std::chrono::days(cfg.quarantine_retention_days);
             auto r = q::expire_quarantine(db, first_kept);
+            auto storms_gone = q::expire_storms(db, now - std::chrono::days(cfg.quarantine_retention_days));
             std::cout << "ndrguard quarantine: purged days=" << r.days_dropped << " still_held_items=" << r.items_dropped
-                      << " first_kept=" << q::iso_date(first_kept) << "\n";
+                      << " storms=" << storms_gone << " first_kept=" << q::iso_date(first_kept) << "\n";
             return 0;
         }
         if (sub == "storms") {

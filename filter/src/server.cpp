@@ -860,6 +860,8 @@ void filter_server::impl::retention_loop() {
                 write_log("ndrguard: retention dropped_days=" + std::to_string(dropped) + " first_kept=" + q::iso_date(first_kept));
             auto first_held = q::utc_day(std::chrono::system_clock::now()) - std::chrono::days(cfg.quarantine_retention_days);
             auto expired = q::expire_quarantine(db, first_held);
+            // Storms are kept as long as what they held.
+            q::expire_storms(db, std::chrono::system_clock::now() - std::chrono::days(cfg.quarantine_retention_days));
             if (expired.days_dropped > 0)
                 write_log("ndrguard: quarantine expiry dropped_days=" + std::to_string(expired.days_dropped) +
                           " still_held_items=" + std::to_string(expired.items_dropped) + " first_kept=" + q::iso_date(first_held));

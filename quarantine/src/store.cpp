@@ -252,6 +252,15 @@ std::size_t expire_counters(database& db, clock_time before) {
     });
 }
 
+std::size_t expire_storms(database& db, clock_time before) {
+    return guarded("expiring storms", [&] {
+        pqxx::work txn(db.native().conn);
+        auto r = txn.exec_params("DELETE FROM storms WHERE ended_at < $1::timestamptz", pg::timestamp(before));
+        txn.commit();
+        return static_cast<std::size_t>(r.affected_rows());
+    });
+}
+
 std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps, const std::vector<held_message>& batch) {
     std::vector<hold_result> results(batch.size());
     if (batch.empty()) return results;

@@ -150,6 +150,10 @@ TEST_CASE("a storm goes quiet under the exit threshold and ends after the cool-d
     REQUIRE(list.size() == 1);
     CHECK(list[0].ended_at.has_value());
     CHECK(list[0].tally.unverifiable == 31);
+    // Retention: an ended storm goes once it ended before the cut; open ones never do.
+    CHECK(q::expire_storms(a.db, t + seconds(300)) == 0);
+    CHECK(q::expire_storms(a.db, t + seconds(400)) >= 1);
+    CHECK(q::storms(a.db, victim, t - hours(1)).empty());
 }
 
 TEST_CASE("the per-mailbox cap drops forged bounces and keeps unverifiable ones") {

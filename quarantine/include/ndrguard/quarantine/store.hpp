@@ -33,6 +33,9 @@ std::vector<storm_record> storms(database& db, const std::string& mailbox_or_all
 // Drops counter buckets older than `before` (they are outside every window).
 std::size_t expire_counters(database& db, clock_time before);
 
+// Drops storms that ended before `before` (with their reporters); returns how many.
+std::size_t expire_storms(database& db, clock_time before);
+
 struct quarantine_caps {
     std::int64_t max_items = 20000;              // per mailbox
     std::int64_t max_bytes = 500ll * 1024 * 1024;  // per mailbox
