@@ -5,13 +5,14 @@
 set -eu
 
 # Build: compiler, CMake, Ninja. Libraries: nlohmann-json (scan --json), doctest (unit tests),
-# libpqxx (the sent log), Boost.Asio 1.81 (the filter daemon; never the libboost-dev metapackage).
+# libpqxx (the sent log), Boost.Asio 1.81 (the filter daemon; never the libboost-dev metapackage),
+# OpenSSL's libcrypto (HMAC-SHA256 of the release links).
 # PostgreSQL 15: the server the tests (and the local run) start. python3: the end-to-end driver.
 # Postfix: the end-to-end tests run a private instance (the system one is never configured).
 # Fuzzing: clang with its runtime (libFuzzer, ASan, UBSan). Benchmarks: Sisimai, the peer
 # bounce parser they compare with (only needed for `ctest -L bench`).
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
-  nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev python3
+  nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev libssl-dev python3
   clang libclang-rt-14-dev llvm
   postfix libsisimai-perl util-linux"
 

@@ -1,0 +1,48 @@
+// Signed links for the digest and the web service (issue 5): HMAC-SHA256 over the action, the
+// item or storm, the mailbox and an expiry, so that a link does one thing, for one mailbox,
+// for a while, and cannot be forged or altered. Pure: the secret and the time are parameters.
+//
+//   v1.<base64url(action "\n" target "\n" expires "\n" mailbox)>.<base64url(HMAC-SHA256)>
+//
+// The signature covers everything before the last dot. Tokens over 1 KB are refused unread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ndrguard::web {
+
+enum class token_action {
+    release,        // one held item (target = its id)
+    release_storm,  // everything a storm held for the mailbox (target = the storm's id)
+    list,           // the mailbox's page of held items (target = 0)
+};
+std::string_view to_string(token_action a);
+
+struct token_claims {
+    token_action action = token_action::release;
+    std::int64_t target = 0;
+    std::string mailbox;         // mailbox_key() form
+    std::int64_t expires_at = 0; // Unix seconds
+    bool operator==(const token_claims&) const = default;
+};
+
+enum class token_error { none, malformed, bad_signature, expired };
+std::string_view to_string(token_error e);
+
+struct token_check {
+    token_error error = token_error::malformed;
+    token_claims claims;  // meaningful only when error == none
+};
+
+// The secret must be at least 16 bytes (the configuration's is 32 random bytes).
+std::string make_token(const token_claims& c, std::string_view secret);
+token_check verify_token(std::string_view token, std::string_view secret, std::int64_t now);
+
+// Exposed for tests (RFC 4231 vectors) and other signed values.
+std::string hmac_sha256(std::string_view key, std::string_view message);  // 32 raw bytes
+std::string base64url(std::string_view bytes);                            // no padding
+bool base64url_decode(std::string_view text, std::string& out);           // false on bad input
+
+}  // namespace ndrguard::web
