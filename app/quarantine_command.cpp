@@ -10,6 +10,8 @@
 #include <optional>
 
 #include "config_args.hpp"
+#include "web_services.hpp"
+#include "ndrguard/web/release_token.hpp"
 #include "ndrguard/filter/release.hpp"
 #include "ndrguard/quarantine/store.hpp"
 
@@ -33,6 +35,8 @@ const char* const quarantine_usage =
     "                       handed the message over and then lost the answer is not repeated; --force\n"
     "                       sends it anyway. --by names the requester in the audit (default: cli:$USER)\n"
     "  delete ID... [--by WHO]  drop held messages (their content goes at once; audited)\n"
+    "  link ID...           a release link for each held message (web_base_url/release/...; valid\n"
+    "                       link_ttl_days; signed with web_secret_file, created if missing)\n"
     "  purge --expired      drop the days older than quarantine_retention_days, and the storms that\n"
     "                       ended before (serve does it hourly)\n"
     "  storms [--mailbox M] [--since T] [--json]\n"
@@ -291,6 +295,27 @@ int run_quarantine(const std::vector<std::string>& args) {
                           << (item ? "it is " + item->summary.state + ", not held" : std::string("no quarantined message has this id"))
                           << "\n";
                 status = 1;
+            }
+            return status;
+        }
+        if (sub == "link") {
+            if (ids.empty()) return usage_error("link wants at least one ID");
+            std::string secret;
+            try {
+                secret = web::load_or_create_secret(cfg.web_secret_file);
+            } catch (const std::exception& e) {
+                std::cerr << "ndrguard quarantine: " << e.what() << "\n";
+                return 1;
+            }
+            int status = 0;
+            for (auto id : ids) {
+                auto item = q::get_item(db, id);
+                if (!item) {
+                    std::cerr << "ndrguard quarantine: no quarantined message has id " << id << "\n";
+                    status = 1;
+                    continue;
+                }
+                std::cout << id << " " << release_link(cfg, secret, id, item->summary.mailbox) << "\n";
             }
             return status;
         }

@@ -1,6 +1,7 @@
 #include "serve_command.hpp"
 
 #include <csignal>
+#include <ctime>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -9,6 +10,9 @@
 #include <thread>
 
 #include "config_args.hpp"
+#include "web_services.hpp"
+#include "ndrguard/web/http_server.hpp"
+#include "ndrguard/web/release_token.hpp"
 #include "ndrguard/filter/config.hpp"
 #include "ndrguard/filter/server.hpp"
 #include "ndrguard/quarantine/database.hpp"
@@ -35,6 +39,8 @@ const char* const serve_usage =
     "Bounces are counted per recipient mailbox (counts shared with other instances through\n"
     "PostgreSQL); a mailbox past storm_threshold is in storm mode and what cannot be verified is\n"
     "quarantined (held in PostgreSQL, answered 250 after the commit; see ndrguard quarantine).\n"
+    "Release pages for the links of digests are served on web_listen (HTTP; GET shows, POST\n"
+    "releases; /healthz).\n"
     "Exit status: 0 stopped by SIGTERM/SIGINT, 1 start-up failure, 2 usage or configuration error.\n";
 
 int run_serve(const std::vector<std::string>& args) {
@@ -79,6 +85,26 @@ int run_serve(const std::vector<std::string>& args) {
         std::cerr << "ndrguard serve: cannot listen on " << cfg.listen << ": " << e.what() << "\n";
         return 1;
     }
+    // The release pages, when web_listen is set.
+    std::unique_ptr<web::http_server> pages;
+    std::string secret;
+    database_web_services services(cfg);
+    if (!cfg.web_listen.empty()) {
+        try {
+            secret = web::load_or_create_secret(cfg.web_secret_file);
+            pages = std::make_unique<web::http_server>(cfg.web_listen, [&](const web::http_request& req) {
+                return web::route(req, services, secret, static_cast<std::int64_t>(std::time(nullptr)));
+            });
+            pages->bind();
+        } catch (const std::exception& e) {
+            std::cerr << "ndrguard serve: release pages on " << cfg.web_listen << ": " << e.what()
+                      << " (set web_listen= to run without them)\n";
+            return 1;
+        }
+        std::cerr << "ndrguard serve: release pages on http://" << cfg.web_listen << " (links: " << cfg.web_base_url << ")\n";
+    }
+    std::thread pages_thread;
+    if (pages) pages_thread = std::thread([&] { pages->run(); });
     std::cerr << "ndrguard serve: listening on " << cfg.listen << ", next hop " << cfg.next_hop << ", mode "
               << (cfg.mode == filter::filter_mode::after_queue ? "after_queue" : "before_queue")
               << (cfg.shadow ? ", shadow" : "") << "\n";
@@ -87,10 +113,12 @@ int run_serve(const std::vector<std::string>& args) {
         sigwait(&signals, &sig);
         std::cerr << "ndrguard serve: signal " << sig << ", stopping\n";
         server.stop();
+        if (pages) pages->stop();
     });
     server.run();
     // run() returns only after stop(); the waiter has finished or is about to.
     waiter.join();
+    if (pages_thread.joinable()) pages_thread.join();
     return 0;
 }
 

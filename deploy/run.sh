@@ -28,11 +28,16 @@ if [ "$1" = serve ]; then
         echo "content_filter = ndrguard:[127.0.0.1]:10025"
         echo "---- (before queue instead: deploy/postfix/before-queue.snippet) ----"
     } >&2
-    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" serve --config deploy/ndrguard.conf "$@"
+    # The release pages too, with their secret beside the local database.
+    mkdir -p "${NDRGUARD_DATA_DIR:-var}"
+    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" serve --config deploy/ndrguard.conf \
+        --set web_listen=127.0.0.1:8025 --set "web_secret_file=${NDRGUARD_DATA_DIR:-var}/web.secret" "$@"
 fi
 if [ "$1" = quarantine ]; then
     shift
     "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" migrate >/dev/null
-    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" quarantine --config deploy/ndrguard.conf "$@"
+    mkdir -p "${NDRGUARD_DATA_DIR:-var}"
+    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" quarantine --config deploy/ndrguard.conf \
+        --set "web_secret_file=${NDRGUARD_DATA_DIR:-var}/web.secret" "$@"
 fi
 exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" "$@"

@@ -179,6 +179,18 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         if (!parse_number<std::int64_t>(value, quarantine_max_items, 0, 100000000)) return bad("want 0..100000000");
     } else if (key == "quarantine_max_mb") {
         if (!parse_number<std::int64_t>(value, quarantine_max_mb, 0, 10000000)) return bad("want 0..10000000");
+    } else if (key == "web_listen") {
+        if (!value.empty() && !split_host_port(value)) return bad("want host:port, or nothing");
+        web_listen = std::string(value);
+    } else if (key == "web_base_url") {
+        if (value.substr(0, 7) != "http://" && value.substr(0, 8) != "https://") return bad("want http://... or https://...");
+        web_base_url = std::string(value);
+        while (!web_base_url.empty() && web_base_url.back() == '/') web_base_url.pop_back();
+    } else if (key == "web_secret_file") {
+        if (value.empty()) return bad("want a file name");
+        web_secret_file = std::string(value);
+    } else if (key == "link_ttl_days") {
+        if (!parse_number(value, link_ttl_days, 1, 365)) return bad("want 1..365");
     } else if (key == "release_lease_seconds") {
         if (!parse_number(value, release_lease_seconds, 1, 86400)) return bad("want 1..86400");
     } else if (key.substr(0, 7) == "policy.") {

@@ -7,6 +7,8 @@ throwaway PostgreSQL), smtp_sink.py next hops and the `ndrguard quarantine` comm
   - releases: two at once deliver once; again says already released; a release killed after
     handing the message over is not repeated on retry (only --force does); one killed before
     the hand-over delivers once after its lease;
+  - the release pages: GET shows and releases nothing, POST releases once, altered and expired
+    links refused, /healthz;
   - delete, unknown ids, show.
 usage: e2e_quarantine.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR      (exit 77: skipped)"""
 import json
@@ -59,7 +61,7 @@ def main():
     db = ["--db", conninfo]
 
     def quarantine(*args, **kw):
-        return subprocess.run([ndrguard, "quarantine", *args, *db, "--set", "release_lease_seconds=2"],
+        return subprocess.run([ndrguard, "quarantine", *args, *db, "--set", "release_lease_seconds=2"] + web,
                               capture_output=True, text=True, **kw)
 
     def held(mailbox):
@@ -68,11 +70,16 @@ def main():
 
     sink = Sink("sink")
     ports = [free_port(), free_port()]
+    web_port = free_port()
+    secret_file = os.path.join(work, "web.secret")
+    web = ["--set", "web_listen=127.0.0.1:%d" % web_port, "--set", "web_base_url=http://127.0.0.1:%d" % web_port,
+           "--set", "web_secret_file=" + secret_file]
     logs = [open(os.path.join(work, "serve%d.log" % i), "w") for i in range(2)]
     serves = [subprocess.Popen([ndrguard, "serve", *db, "--sql-dir", sql_dir,
                                 "--set", "listen=127.0.0.1:%d" % p, "--set", "next_hop=127.0.0.1:%d" % sink.port,
                                 "--set", "warm_up=off", "--set", "storm_threshold=5", "--set", "storm_exit_threshold=1",
-                                "--set", "storm_sync_ms=100"], stderr=log) for p, log in zip(ports, logs)]
+                                "--set", "storm_sync_ms=100"] + (web if p == ports[0] else []), stderr=log)
+              for p, log in zip(ports, logs)]
     procs = []
     try:
         check("sink and two filter instances listen", wait_port(sink.port) and wait_port(ports[0]) and wait_port(ports[1]))
@@ -183,6 +190,46 @@ def main():
         slow.stop()
         check("crash before hand-over: delivered exactly once",
               len([m for m in sink_files(sink.dir) if "Released: id=%d " % ids[2] in m]) == 1 and not sink_files(slow.dir))
+
+        # The release pages: a link from `quarantine link`, GET shows and releases nothing, POST
+        # releases once, then says so; altered and expired links are refused.
+        check("release pages listen", wait_port(web_port))
+        fresh = [i["id"] for i in held("victim2@example.org")]
+        out = quarantine("link", str(fresh[0]))
+        url = out.stdout.split()[1] if out.returncode == 0 else ""
+        check("quarantine link prints a release link", url.startswith("http://127.0.0.1:%d/release/v1." % web_port), out.stdout + out.stderr)
+        check("the secret file was created for its owner only", oct(os.stat(secret_file).st_mode & 0o777) == "0o600")
+
+        def http(method, target):
+            import http.client
+            c = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
+            c.request(method, target)
+            r = c.getresponse()
+            body = r.read().decode("utf-8", "replace")
+            c.close()
+            return r.status, body
+        path = url[len("http://127.0.0.1:%d" % web_port):]
+        status, body = http("GET", path)
+        check("GET: a confirmation page with a button", status == 200 and "<form method=\"post\"" in body and
+              "victim2@example.org" in body, (status, body[:300]))
+        released_by_link = lambda: [m for m in sink_files(sink.dir) if "Released: id=%d " % fresh[0] in m]
+        time.sleep(0.5)
+        check("GET releases nothing", not released_by_link())
+        status, body = http("POST", path)
+        check("POST releases", status == 200 and "<h1>Released</h1>" in body, (status, body[:300]))
+        check("... delivered once to its mailbox", wait_for(lambda: len(released_by_link()) == 1, 10))
+        status, body = http("POST", path)
+        check("POST again: already released, not twice", status == 200 and "Already released" in body and
+              len(released_by_link()) == 1, (status, body[:200]))
+        tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+        check("an altered link: 403", http("POST", tampered)[0] == 403)
+        import base64, hashlib, hmac as hmac_lib
+        key = open(secret_file).read().strip().encode()
+        b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+        signed = "v1." + b64(b"release\n%d\n%d\nvictim2@example.org" % (fresh[1], int(time.time()) - 60))
+        expired = "/release/" + signed + "." + b64(hmac_lib.new(key, signed.encode(), hashlib.sha256).digest())
+        check("an expired link: 410", http("POST", expired)[0] == 410)
+        check("healthz: 200", http("GET", "/healthz") == (200, "ok\n"))
 
         # Delete, unknown ids, show.
         gone = quarantine("delete", str(ids[3]), "--by", "admin")

@@ -2,9 +2,16 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <fcntl.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <stdexcept>
 
 namespace ndrguard::web {
 
@@ -90,6 +97,46 @@ bool base64url_decode(std::string_view text, std::string& out) {
     }
     // Leftover bits must be zero: one text per byte string, so a token cannot be re-spelled.
     return (acc & ((1u << bits) - 1)) == 0;
+}
+
+std::string load_or_create_secret(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        unsigned char raw[32];
+        if (RAND_bytes(raw, sizeof raw) != 1) {
+            ::close(fd);
+            ::unlink(path.c_str());
+            throw std::runtime_error("no random bytes for the secret " + path);
+        }
+        static const char digits[] = "0123456789abcdef";
+        std::string text;
+        for (unsigned char b : raw) {
+            text.push_back(digits[b >> 4]);
+            text.push_back(digits[b & 15]);
+        }
+        text.push_back('\n');
+        const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+        ::close(fd);
+        if (!written) {
+            ::unlink(path.c_str());
+            throw std::runtime_error("cannot write the secret " + path + ": " + std::strerror(errno));
+        }
+    } else if (errno != EEXIST) {
+        throw std::runtime_error("cannot create the secret " + path + ": " + std::strerror(errno));
+    }
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot read the secret " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    ::fstat(fd, &st);
+    char buf[256];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if ((st.st_mode & 077) != 0)
+        throw std::runtime_error("the secret " + path + " must be readable by its owner only (chmod 600 " + path + ")");
+    std::string secret(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+    if (secret.size() < 32) throw std::runtime_error("the secret " + path + " is too short (want at least 32 characters)");
+    return secret;
 }
 
 std::string make_token(const token_claims& c, std::string_view secret) {

@@ -56,6 +56,12 @@ struct serve_config {
     int quarantine_retention_days = 14;         // held days kept, then dropped whole
     std::int64_t quarantine_max_items = 20000;  // per mailbox; past either cap, forged bounces
     std::int64_t quarantine_max_mb = 500;       // are dropped (counted), the others still kept
+    // The release pages (web links in digests).
+    std::string web_listen;                     // "" = off (deploy/run.sh serve turns it on)
+    std::string web_base_url = "http://127.0.0.1:8025";  // how users reach web_listen
+    std::string web_secret_file = "/var/lib/ndrguard/web.secret";  // created (0600) if missing
+    int link_ttl_days = 14;                     // how long a release link works
+
     int release_lease_seconds = 300;            // a release that stopped before handing the
                                                 // message over may be retried after this long
 

@@ -40,6 +40,11 @@ struct token_check {
 std::string make_token(const token_claims& c, std::string_view secret);
 token_check verify_token(std::string_view token, std::string_view secret, std::int64_t now);
 
+// The signing secret from `path`, created there (32 random bytes, hex, mode 0600) when the file
+// does not exist. Throws std::runtime_error saying what is wrong: unreadable, too short, or
+// readable by others than its owner.
+std::string load_or_create_secret(const std::string& path);
+
 // Exposed for tests (RFC 4231 vectors) and other signed values.
 std::string hmac_sha256(std::string_view key, std::string_view message);  // 32 raw bytes
 std::string base64url(std::string_view bytes);                            // no padding

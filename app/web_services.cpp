@@ -1,0 +1,76 @@
+#include "web_services.hpp"
+
+#include <ctime>
+
+#include "ndrguard/filter/release.hpp"
+#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/web/release_token.hpp"
+
+namespace ndrguard::app {
+
+namespace q = ndrguard::quarantine;
+
+bool database_web_services::database_ok() {
+    try {
+        q::database db(cfg_.database);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+std::optional<web::item_view> database_web_services::item(std::int64_t id) {
+    q::database db(cfg_.database);
+    auto it = q::get_item(db, id);
+    if (!it) return std::nullopt;
+    web::item_view v;
+    v.id = id;
+    v.mailbox = it->summary.mailbox;
+    v.state = it->summary.state;
+    std::time_t t = std::chrono::system_clock::to_time_t(it->summary.held_at);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+    v.held_at = buf;
+    v.reporting_mta = it->summary.reporting_mta;
+    v.subject = it->summary.subject;
+    v.original_subject = it->summary.original_subject;
+    v.verification = it->summary.verification;
+    v.reasons = it->summary.reasons;
+    return v;
+}
+
+web::release_outcome database_web_services::release(std::int64_t id, const std::string& who) {
+    using k = web::release_outcome::kind;
+    using o = filter::release_report::outcome;
+    q::database db(cfg_.database);
+    filter::release_options opt;
+    opt.next_hop = cfg_.next_hop;
+    opt.hostname = cfg_.hostname;
+    opt.timeout_seconds = cfg_.reinject_timeout_seconds;
+    opt.lease = std::chrono::seconds(cfg_.release_lease_seconds);
+    opt.who = who;
+    opt.via = "web";
+    auto r = filter::release_item(db, id, opt);
+    switch (r.what) {
+        case o::released: return {k::released, r.detail};
+        case o::already_released: return {k::already_released, r.detail};
+        case o::in_progress: return {k::in_progress, r.detail};
+        case o::uncertain: return {k::uncertain, r.detail};
+        case o::deleted: return {k::deleted, r.detail};
+        case o::unknown_item: return {k::unknown_item, r.detail};
+        default: return {k::failed, r.detail};
+    }
+}
+
+std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox) {
+    web::token_claims c;
+    c.action = web::token_action::release;
+    c.target = id;
+    c.mailbox = mailbox;
+    c.expires_at = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
+    return cfg.web_base_url + "/release/" + web::make_token(c, secret);
+}
+
+}  // namespace ndrguard::app

@@ -1,0 +1,24 @@
+// The release pages' view of ndrguard: the quarantine in PostgreSQL and releases to next_hop
+// (a connection per request: people click a few links a minute).
+#pragma once
+
+#include "ndrguard/filter/config.hpp"
+#include "ndrguard/web/routes.hpp"
+
+namespace ndrguard::app {
+
+class database_web_services : public web::web_services {
+public:
+    explicit database_web_services(const filter::serve_config& cfg) : cfg_(cfg) {}
+    bool database_ok() override;
+    std::optional<web::item_view> item(std::int64_t id) override;
+    web::release_outcome release(std::int64_t id, const std::string& who) override;
+
+private:
+    const filter::serve_config& cfg_;
+};
+
+// A release link for a held item: web_base_url/release/TOKEN, valid link_ttl_days.
+std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox);
+
+}  // namespace ndrguard::app

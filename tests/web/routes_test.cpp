@@ -1,0 +1,113 @@
+// The release pages against a fake quarantine: what each request shows and does.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "ndrguard/web/release_token.hpp"
+#include "ndrguard/web/routes.hpp"
+
+using namespace ndrguard::web;
+
+namespace {
+
+const std::string secret = "0123456789abcdef0123456789abcdef";
+const std::int64_t now = 1795400000;
+
+struct fake_services : web_services {
+    bool db = true;
+    std::map<std::int64_t, item_view> items;
+    int releases = 0;
+    bool database_ok() override { return db; }
+    std::optional<item_view> item(std::int64_t id) override {
+        auto it = items.find(id);
+        if (it == items.end()) return std::nullopt;
+        return it->second;
+    }
+    release_outcome release(std::int64_t id, const std::string& who) override {
+        ++releases;
+        CHECK(who == "link:alice@example.org");
+        auto& it = items.at(id);
+        if (it.state == "released") return {release_outcome::kind::already_released, ""};
+        it.state = "released";
+        return {release_outcome::kind::released, ""};
+    }
+};
+
+fake_services with_item() {
+    fake_services f;
+    item_view v;
+    v.id = 7;
+    v.mailbox = "alice@example.org";
+    v.state = "held";
+    v.held_at = "2026-11-22 02:00 UTC";
+    v.reporting_mta = "mx.remote.example";
+    v.subject = "Undelivered <script>alert(1)</script>";
+    v.original_subject = "Cheap \"watches\" & more";
+    v.verification = "unverifiable";
+    v.reasons = {"dsn.rfc3464", "ref.none"};
+    f.items[7] = v;
+    return f;
+}
+
+std::string link(std::int64_t id, std::string mailbox = "alice@example.org", std::int64_t expires = now + 3600,
+                 token_action a = token_action::release) {
+    token_claims c;
+    c.action = a;
+    c.target = id;
+    c.mailbox = std::move(mailbox);
+    c.expires_at = expires;
+    return "/release/" + make_token(c, secret);
+}
+
+}  // namespace
+
+TEST_CASE("GET shows what will be released, escaped, with a POST button, and releases nothing") {
+    auto f = with_item();
+    auto r = route({"GET", link(7)}, f, secret, now);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("<form method=\"post\"") != std::string::npos);
+    CHECK(r.body.find("mx.remote.example") != std::string::npos);
+    CHECK(r.body.find("<script>") == std::string::npos);
+    CHECK(r.body.find("&lt;script&gt;") != std::string::npos);
+    CHECK(r.body.find("Cheap &quot;watches&quot; &amp; more") != std::string::npos);
+    CHECK(r.body.find("name=\"viewport\"") != std::string::npos);
+    CHECK(f.releases == 0);
+}
+
+TEST_CASE("POST releases once; the next POST and GET say it was released before") {
+    auto f = with_item();
+    auto first = route({"POST", link(7)}, f, secret, now);
+    CHECK(first.status == 200);
+    CHECK(first.body.find("<h1>Released</h1>") != std::string::npos);
+    auto again = route({"POST", link(7)}, f, secret, now);
+    CHECK(again.body.find("Already released") != std::string::npos);
+    CHECK(route({"GET", link(7)}, f, secret, now).body.find("Already released") != std::string::npos);
+}
+
+TEST_CASE("bad, altered, expired and foreign links are refused without touching the quarantine") {
+    auto f = with_item();
+    std::string good = link(7);
+    std::string altered = good;
+    altered[altered.size() - 5] = altered[altered.size() - 5] == 'A' ? 'B' : 'A';
+    CHECK(route({"POST", altered}, f, secret, now).status == 403);
+    CHECK(route({"POST", "/release/nonsense"}, f, secret, now).status == 403);
+    CHECK(route({"POST", link(7, "alice@example.org", now - 1)}, f, secret, now).status == 410);
+    CHECK(route({"POST", link(7, "alice@example.org", now + 60, token_action::list)}, f, secret, now).status == 403);
+    // A genuine link for another mailbox's item: as if the item did not exist.
+    auto foreign = route({"POST", link(7, "mallory@example.org")}, f, secret, now);
+    CHECK(foreign.status == 404);
+    CHECK(foreign.body.find("alice") == std::string::npos);
+    CHECK(route({"GET", link(99)}, f, secret, now).status == 404);
+    CHECK(f.releases == 0);
+}
+
+TEST_CASE("health, methods, unknown paths") {
+    auto f = with_item();
+    CHECK(route({"GET", "/healthz"}, f, secret, now).status == 200);
+    f.db = false;
+    CHECK(route({"GET", "/healthz"}, f, secret, now).status == 503);
+    CHECK(route({"DELETE", link(7)}, f, secret, now).status == 405);
+    CHECK(route({"GET", "/"}, f, secret, now).status == 404);
+    // Parameters some mail systems append to links are ignored.
+    CHECK(route({"GET", link(7) + "?utm_source=mail"}, f, secret, now).status == 200);
+}

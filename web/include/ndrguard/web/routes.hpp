@@ -1,0 +1,59 @@
+// The release pages, as a pure function from a request to a response: what ndrguard serve's
+// HTTP listener answers (http_server.hpp) for the links in digests.
+//
+//   GET  /healthz                 200 "ok" when the database answers, else 503
+//   GET  /release/TOKEN           a confirmation page: what will be released, and a button
+//   POST /release/TOKEN           releases it (link scanners only GET, so they release nothing)
+//
+// A bad token gets 403, an expired one 410, an unknown item 404; no page says more than needed
+// (nothing about other mailboxes, nothing from the database for a bad token). Pages have no
+// JavaScript, escape everything they show and fit a phone's screen.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ndrguard::web {
+
+struct http_request {
+    std::string method;  // "GET", "POST", ...
+    std::string target;  // "/release/v1.xxx.yyy?..."
+};
+
+struct http_response {
+    int status = 200;
+    std::string content_type = "text/html; charset=utf-8";
+    std::string body;
+};
+
+// What the pages show of a held item.
+struct item_view {
+    std::int64_t id = 0;
+    std::string mailbox, state, held_at, reporting_mta, subject, original_subject, verification;
+    std::vector<std::string> reasons;
+};
+
+struct release_outcome {
+    enum class kind { released, already_released, in_progress, uncertain, deleted, unknown_item, failed } what = kind::failed;
+    std::string detail;
+};
+
+// What the pages need from the rest of ndrguard; the real one talks to PostgreSQL and the next
+// hop (app/web_services.cpp), tests use a fake.
+class web_services {
+public:
+    virtual ~web_services() = default;
+    virtual bool database_ok() = 0;
+    virtual std::optional<item_view> item(std::int64_t id) = 0;
+    virtual release_outcome release(std::int64_t id, const std::string& who) = 0;
+};
+
+http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now);
+
+std::string html_escape(std::string_view text);
+
+}  // namespace ndrguard::web

@@ -1,0 +1,122 @@
+#include "ndrguard/web/routes.hpp"
+
+#include "ndrguard/web/release_token.hpp"
+
+namespace ndrguard::web {
+
+namespace {
+
+std::string page(std::string_view title, std::string_view body_html) {
+    std::string out =
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<meta name=\"referrer\" content=\"no-referrer\"><title>";
+    out += html_escape(title);
+    out += "</title><style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem;"
+           "line-height:1.5;color:#222}dt{font-weight:600}dd{margin:0 0 .5rem 0;overflow-wrap:anywhere}"
+           "button{font-size:1.1rem;padding:.6rem 1.2rem}</style></head><body><h1>";
+    out += html_escape(title);
+    out += "</h1>";
+    out += body_html;
+    out += "</body></html>\n";
+    return out;
+}
+
+http_response answer(int status, std::string_view title, std::string_view text) {
+    return {status, "text/html; charset=utf-8", page(title, "<p>" + html_escape(text) + "</p>")};
+}
+
+std::string describe(const item_view& it) {
+    std::string out = "<dl>";
+    auto row = [&](std::string_view name, std::string_view value) {
+        out += "<dt>" + html_escape(name) + "</dt><dd>" + html_escape(value.empty() ? "-" : value) + "</dd>";
+    };
+    row("For", it.mailbox);
+    row("Held at", it.held_at);
+    row("Reported by", it.reporting_mta);
+    row("Subject of the bounce", it.subject);
+    row("Subject of the message it returns", it.original_subject);
+    std::string why = it.verification == "forged"         ? "it names a message that was never sent from here"
+                      : it.verification == "unverifiable" ? "it names no message that could be checked"
+                                                          : "it was held by a policy setting";
+    row("Why it was held", why);
+    std::string reasons;
+    for (std::size_t i = 0; i < it.reasons.size(); ++i) reasons += (i ? ", " : "") + it.reasons[i];
+    row("Detector's reasons", reasons);
+    out += "</dl>";
+    return out;
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out.push_back(c);
+        }
+    }
+    return out;
+}
+
+http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now) {
+    std::string_view path = req.target;
+    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+
+    if (path == "/healthz") {
+        if (req.method != "GET" && req.method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+        bool ok = services.database_ok();
+        return {ok ? 200 : 503, "text/plain; charset=utf-8", ok ? "ok\n" : "database unreachable\n"};
+    }
+
+    constexpr std::string_view prefix = "/release/";
+    if (path.substr(0, prefix.size()) != prefix) return answer(404, "Not found", "There is nothing at this address.");
+    if (req.method != "GET" && req.method != "POST")
+        return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+
+    const std::string_view token = path.substr(prefix.size());
+    const token_check check = verify_token(token, secret, now);
+    if (check.error == token_error::expired)
+        return answer(410, "This link has expired", "Release links are valid for a limited time. The message may still be "
+                                                    "in quarantine: ask your mail administrator.");
+    if (check.error != token_error::none || check.claims.action != token_action::release)
+        return answer(403, "This link is not valid", "The link is incomplete or was altered. Copy it again from the digest.");
+
+    const std::int64_t id = check.claims.target;
+    auto it = services.item(id);
+    // An item of another mailbox is as unknown as a missing one: the link names both.
+    if (!it || it->mailbox != check.claims.mailbox)
+        return answer(404, "Message not found", "It may have expired from the quarantine.");
+
+    if (req.method == "GET") {
+        if (it->state == "released") return answer(200, "Already released", "This message was released before; it is in your mailbox.");
+        if (it->state == "deleted") return answer(410, "Deleted", "This message was deleted from the quarantine.");
+        std::string body = "<p>This bounce was held because it may not be for mail you sent.</p>" + describe(*it) +
+                           "<form method=\"post\" action=\"" + html_escape(std::string(prefix) + std::string(token)) +
+                           "\"><button type=\"submit\">Release it to my mailbox</button></form>";
+        return {200, "text/html; charset=utf-8", page("Release this message?", body)};
+    }
+
+    const release_outcome r = services.release(id, "link:" + check.claims.mailbox);
+    using k = release_outcome::kind;
+    switch (r.what) {
+        case k::released: return answer(200, "Released", "The message is on its way to your mailbox.");
+        case k::already_released: return answer(200, "Already released", "This message was released before; it is in your mailbox.");
+        case k::in_progress: return answer(409, "Being released", "This message is being released right now.");
+        case k::uncertain:
+            return answer(409, "Release needs an administrator",
+                          "An earlier release may have delivered it already; your mail administrator can check.");
+        case k::deleted: return answer(410, "Deleted", "This message was deleted from the quarantine.");
+        case k::unknown_item: return answer(404, "Message not found", "It may have expired from the quarantine.");
+        case k::failed: break;
+    }
+    return answer(503, "Try again later", "The message could not be released just now; nothing was lost.");
+}
+
+}  // namespace ndrguard::web
