@@ -35,8 +35,10 @@ const char* const quarantine_usage =
     "                       handed the message over and then lost the answer is not repeated; --force\n"
     "                       sends it anyway. --by names the requester in the audit (default: cli:$USER)\n"
     "  delete ID... [--by WHO]  drop held messages (their content goes at once; audited)\n"
-    "  link ID...           a release link for each held message (web_base_url/release/...; valid\n"
-    "                       link_ttl_days; signed with web_secret_file, created if missing)\n"
+    "  link ID... | --mailbox M\n"
+    "                       a release link for each held message (web_base_url/release/...), or\n"
+    "                       the link to a mailbox's page of held messages (web_base_url/held/...);\n"
+    "                       valid link_ttl_days; signed with web_secret_file, created if missing\n"
     "  purge --expired      drop the days older than quarantine_retention_days, and the storms that\n"
     "                       ended before (serve does it hourly)\n"
     "  storms [--mailbox M] [--since T] [--json]\n"
@@ -299,7 +301,7 @@ int run_quarantine(const std::vector<std::string>& args) {
             return status;
         }
         if (sub == "link") {
-            if (ids.empty()) return usage_error("link wants at least one ID");
+            if (ids.empty() && mailbox.empty()) return usage_error("link wants IDs, or --mailbox M for the page of held messages");
             std::string secret;
             try {
                 secret = web::load_or_create_secret(cfg.web_secret_file);
@@ -308,6 +310,7 @@ int run_quarantine(const std::vector<std::string>& args) {
                 return 1;
             }
             int status = 0;
+            if (!mailbox.empty()) std::cout << q::mailbox_key(mailbox) << " " << list_link(cfg, secret, q::mailbox_key(mailbox)) << "\n";
             for (auto id : ids) {
                 auto item = q::get_item(db, id);
                 if (!item) {

@@ -19,26 +19,44 @@ bool database_web_services::database_ok() {
     }
 }
 
-std::optional<web::item_view> database_web_services::item(std::int64_t id) {
-    q::database db(cfg_.database);
-    auto it = q::get_item(db, id);
-    if (!it) return std::nullopt;
+namespace {
+
+web::item_view view_of(const q::item_summary& s) {
     web::item_view v;
-    v.id = id;
-    v.mailbox = it->summary.mailbox;
-    v.state = it->summary.state;
-    std::time_t t = std::chrono::system_clock::to_time_t(it->summary.held_at);
+    v.id = s.id;
+    v.mailbox = s.mailbox;
+    v.state = s.state;
+    std::time_t t = std::chrono::system_clock::to_time_t(s.held_at);
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
     v.held_at = buf;
-    v.reporting_mta = it->summary.reporting_mta;
-    v.subject = it->summary.subject;
-    v.original_subject = it->summary.original_subject;
-    v.verification = it->summary.verification;
-    v.reasons = it->summary.reasons;
+    v.reporting_mta = s.reporting_mta;
+    v.subject = s.subject;
+    v.original_subject = s.original_subject;
+    v.verification = s.verification;
+    v.reasons = s.reasons;
     return v;
+}
+
+}  // namespace
+
+std::optional<web::item_view> database_web_services::item(std::int64_t id) {
+    q::database db(cfg_.database);
+    auto it = q::get_item(db, id);
+    if (!it) return std::nullopt;
+    return view_of(it->summary);
+}
+
+std::vector<web::item_view> database_web_services::held_for(const std::string& mailbox, std::size_t limit) {
+    q::database db(cfg_.database);
+    q::list_filter f;
+    f.mailbox = mailbox;
+    f.limit = limit;
+    std::vector<web::item_view> out;
+    for (const auto& s : q::list_items(db, f)) out.push_back(view_of(s));
+    return out;
 }
 
 web::release_outcome database_web_services::release(std::int64_t id, const std::string& who) {
@@ -71,6 +89,15 @@ std::string release_link(const filter::serve_config& cfg, const std::string& sec
     c.mailbox = mailbox;
     c.expires_at = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
     return cfg.web_base_url + "/release/" + web::make_token(c, secret);
+}
+
+std::string list_link(const filter::serve_config& cfg, const std::string& secret, const std::string& mailbox) {
+    web::token_claims c;
+    c.action = web::token_action::list;
+    c.target = 0;
+    c.mailbox = mailbox;
+    c.expires_at = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
+    return cfg.web_base_url + "/held/" + web::make_token(c, secret);
 }
 
 }  // namespace ndrguard::app

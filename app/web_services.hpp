@@ -13,6 +13,7 @@ public:
     bool database_ok() override;
     std::optional<web::item_view> item(std::int64_t id) override;
     web::release_outcome release(std::int64_t id, const std::string& who) override;
+    std::vector<web::item_view> held_for(const std::string& mailbox, std::size_t limit) override;
 
 private:
     const filter::serve_config& cfg_;
@@ -20,5 +21,7 @@ private:
 
 // A release link for a held item: web_base_url/release/TOKEN, valid link_ttl_days.
 std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox);
+// The link to a mailbox's page of held messages: web_base_url/held/TOKEN.
+std::string list_link(const filter::serve_config& cfg, const std::string& secret, const std::string& mailbox);
 
 }  // namespace ndrguard::app

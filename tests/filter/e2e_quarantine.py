@@ -230,6 +230,13 @@ def main():
         expired = "/release/" + signed + "." + b64(hmac_lib.new(key, signed.encode(), hashlib.sha256).digest())
         check("an expired link: 410", http("POST", expired)[0] == 410)
         check("healthz: 200", http("GET", "/healthz") == (200, "ok\n"))
+        page_link = quarantine("link", "--mailbox", "Victim2@Example.org").stdout.split()
+        page_path = page_link[1][len("http://127.0.0.1:%d" % web_port):] if len(page_link) == 2 else ""
+        status, body = http("GET", page_path)
+        still_held = len(held("victim2@example.org"))
+        check("the mailbox's page lists what it holds, each with a release link",
+              page_path.startswith("/held/v1.") and status == 200 and body.count('href="/release/v1.') == still_held and
+              still_held >= 1, (page_path, status, still_held, body[:300]))
 
         # Delete, unknown ids, show.
         gone = quarantine("delete", str(ids[3]), "--by", "admin")

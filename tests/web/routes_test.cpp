@@ -23,6 +23,12 @@ struct fake_services : web_services {
         if (it == items.end()) return std::nullopt;
         return it->second;
     }
+    std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit) override {
+        std::vector<item_view> out;
+        for (auto& [id, v] : items)
+            if (v.mailbox == mailbox && v.state == "held" && out.size() < limit) out.push_back(v);
+        return out;
+    }
     release_outcome release(std::int64_t id, const std::string& who) override {
         ++releases;
         CHECK(who == "link:alice@example.org");
@@ -110,4 +116,29 @@ TEST_CASE("health, methods, unknown paths") {
     CHECK(route({"GET", "/"}, f, secret, now).status == 404);
     // Parameters some mail systems append to links are ignored.
     CHECK(route({"GET", link(7) + "?utm_source=mail"}, f, secret, now).status == 200);
+}
+
+TEST_CASE("the page of held messages: only that mailbox's, each with a release link that works") {
+    auto f = with_item();
+    item_view other = f.items[7];
+    other.id = 8;
+    other.mailbox = "mallory@example.org";
+    other.original_subject = "Mallory's secret";
+    f.items[8] = other;
+    token_claims c{token_action::list, 0, "alice@example.org", now + 3600};
+    auto r = route({"GET", "/held/" + make_token(c, secret)}, f, secret, now);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("Cheap &quot;watches&quot; &amp; more") != std::string::npos);
+    CHECK(r.body.find("Mallory") == std::string::npos);
+    const auto at = r.body.find("href=\"/release/");
+    REQUIRE(at != std::string::npos);
+    const auto end = r.body.find('"', at + 6);
+    const std::string release_path = r.body.substr(at + 6, end - at - 6);
+    CHECK(route({"POST", release_path}, f, secret, now).body.find("<h1>Released</h1>") != std::string::npos);
+    // A release link is not a list link, nor the other way round.
+    CHECK(route({"GET", "/held/" + release_path.substr(9)}, f, secret, now).status == 403);
+    CHECK(route({"GET", "/release/" + make_token(c, secret)}, f, secret, now).status == 403);
+    CHECK(route({"POST", "/held/" + make_token(c, secret)}, f, secret, now).status == 405);
+    c.expires_at = now - 1;
+    CHECK(route({"GET", "/held/" + make_token(c, secret)}, f, secret, now).status == 410);
 }

@@ -75,6 +75,32 @@ http_response route(const http_request& req, web_services& services, std::string
         return {ok ? 200 : 503, "text/plain; charset=utf-8", ok ? "ok\n" : "database unreachable\n"};
     }
 
+    constexpr std::string_view held_prefix = "/held/";
+    if (path.substr(0, held_prefix.size()) == held_prefix) {
+        if (req.method != "GET") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+        const token_check check = verify_token(path.substr(held_prefix.size()), secret, now);
+        if (check.error == token_error::expired)
+            return answer(410, "This link has expired", "Your next digest brings a new one.");
+        if (check.error != token_error::none || check.claims.action != token_action::list)
+            return answer(403, "This link is not valid", "The link is incomplete or was altered. Copy it again from the digest.");
+        constexpr std::size_t shown = 500;
+        const auto items = services.held_for(check.claims.mailbox, shown + 1);
+        std::string body = "<p>Messages held for " + html_escape(check.claims.mailbox) + ", oldest first.</p>";
+        if (items.empty()) body += "<p>Nothing is held.</p>";
+        body += "<ul>";
+        for (std::size_t i = 0; i < items.size() && i < shown; ++i) {
+            const item_view& it = items[i];
+            token_claims release_claims{token_action::release, it.id, check.claims.mailbox, check.claims.expires_at};
+            body += "<li><a href=\"/release/" + html_escape(make_token(release_claims, secret)) + "\">" +
+                    html_escape(it.original_subject.empty() ? it.subject : it.original_subject) + "</a><br><small>" +
+                    html_escape(it.held_at) + " &middot; " + html_escape(it.reporting_mta.empty() ? "-" : it.reporting_mta) +
+                    " &middot; " + html_escape(it.verification) + "</small></li>";
+        }
+        body += "</ul>";
+        if (items.size() > shown) body += "<p>Only the oldest " + std::to_string(shown) + " are listed.</p>";
+        return {200, "text/html; charset=utf-8", page("Held messages", body)};
+    }
+
     constexpr std::string_view prefix = "/release/";
     if (path.substr(0, prefix.size()) != prefix) return answer(404, "Not found", "There is nothing at this address.");
     if (req.method != "GET" && req.method != "POST")

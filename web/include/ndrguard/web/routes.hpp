@@ -4,6 +4,8 @@
 //   GET  /healthz                 200 "ok" when the database answers, else 503
 //   GET  /release/TOKEN           a confirmation page: what will be released, and a button
 //   POST /release/TOKEN           releases it (link scanners only GET, so they release nothing)
+//   GET  /held/TOKEN              the mailbox's held messages (a "list" link), each with its own
+//                                 release link, valid as long as the list link
 //
 // A bad token gets 403, an expired one 410, an unknown item 404; no page says more than needed
 // (nothing about other mailboxes, nothing from the database for a bad token). Pages have no
@@ -50,6 +52,7 @@ public:
     virtual bool database_ok() = 0;
     virtual std::optional<item_view> item(std::int64_t id) = 0;
     virtual release_outcome release(std::int64_t id, const std::string& who) = 0;
+    virtual std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit) = 0;  // oldest first
 };
 
 http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now);
