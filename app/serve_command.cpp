@@ -87,13 +87,14 @@ int run_serve(const std::vector<std::string>& args) {
     }
     // The release pages, when web_listen is set.
     std::unique_ptr<web::http_server> pages;
-    std::string secret;
+    std::string secret, admin_token;
     database_web_services services(cfg);
     if (!cfg.web_listen.empty()) {
         try {
             secret = web::load_or_create_secret(cfg.web_secret_file);
+            if (!cfg.admin_token_file.empty()) admin_token = web::load_or_create_secret(cfg.admin_token_file);
             pages = std::make_unique<web::http_server>(cfg.web_listen, [&](const web::http_request& req) {
-                return web::route(req, services, secret, static_cast<std::int64_t>(std::time(nullptr)));
+                return web::route(req, services, secret, static_cast<std::int64_t>(std::time(nullptr)), admin_token);
             });
             pages->bind();
         } catch (const std::exception& e) {
@@ -101,7 +102,8 @@ int run_serve(const std::vector<std::string>& args) {
                       << " (set web_listen= to run without them)\n";
             return 1;
         }
-        std::cerr << "ndrguard serve: release pages on http://" << cfg.web_listen << " (links: " << cfg.web_base_url << ")\n";
+        std::cerr << "ndrguard serve: release pages on http://" << cfg.web_listen << " (links: " << cfg.web_base_url << ")"
+                  << (admin_token.empty() ? "" : ", admin API on /api/") << "\n";
     }
     std::thread pages_thread;
     if (pages) pages_thread = std::thread([&] { pages->run(); });

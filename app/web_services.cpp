@@ -82,6 +82,12 @@ web::release_outcome database_web_services::release(std::int64_t id, const std::
     }
 }
 
+web::web_services::stats database_web_services::statistics() {
+    q::database db(cfg_.database);
+    auto t = q::totals(db);
+    return {t.held_items, t.mailboxes, t.storms_open};
+}
+
 std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox) {
     web::token_claims c;
     c.action = web::token_action::release;

@@ -14,6 +14,7 @@ public:
     std::optional<web::item_view> item(std::int64_t id) override;
     web::release_outcome release(std::int64_t id, const std::string& who) override;
     std::vector<web::item_view> held_for(const std::string& mailbox, std::size_t limit) override;
+    stats statistics() override;
 
 private:
     const filter::serve_config& cfg_;

@@ -189,6 +189,8 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
     } else if (key == "web_secret_file") {
         if (value.empty()) return bad("want a file name");
         web_secret_file = std::string(value);
+    } else if (key == "admin_token_file") {
+        admin_token_file = std::string(value);
     } else if (key == "link_ttl_days") {
         if (!parse_number(value, link_ttl_days, 1, 365)) return bad("want 1..365");
     } else if (key == "release_lease_seconds") {

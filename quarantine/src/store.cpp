@@ -529,4 +529,13 @@ mailbox_usage usage_of(database& db, const std::string& mailbox) {
     });
 }
 
+quarantine_totals totals(database& db) {
+    return guarded("counting the quarantine", [&] {
+        pqxx::read_transaction txn(db.native().conn);
+        auto r = txn.exec1("SELECT coalesce(sum(held_items), 0)::bigint, count(*) FILTER (WHERE held_items > 0), "
+                           "(SELECT count(*) FROM storms WHERE ended_at IS NULL) FROM quarantine_mailboxes");
+        return quarantine_totals{r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::int64_t>()};
+    });
+}
+
 }  // namespace ndrguard::quarantine

@@ -8,7 +8,7 @@ throwaway PostgreSQL), smtp_sink.py next hops and the `ndrguard quarantine` comm
     handing the message over is not repeated on retry (only --force does); one killed before
     the hand-over delivers once after its lease;
   - the release pages: GET shows and releases nothing, POST releases once, altered and expired
-    links refused, /healthz;
+    links refused, /healthz, the mailbox's page, the admin API;
   - delete, unknown ids, show.
 usage: e2e_quarantine.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR      (exit 77: skipped)"""
 import json
@@ -72,8 +72,9 @@ def main():
     ports = [free_port(), free_port()]
     web_port = free_port()
     secret_file = os.path.join(work, "web.secret")
+    admin_file = os.path.join(work, "admin.token")
     web = ["--set", "web_listen=127.0.0.1:%d" % web_port, "--set", "web_base_url=http://127.0.0.1:%d" % web_port,
-           "--set", "web_secret_file=" + secret_file]
+           "--set", "web_secret_file=" + secret_file, "--set", "admin_token_file=" + admin_file]
     logs = [open(os.path.join(work, "serve%d.log" % i), "w") for i in range(2)]
     serves = [subprocess.Popen([ndrguard, "serve", *db, "--sql-dir", sql_dir,
                                 "--set", "listen=127.0.0.1:%d" % p, "--set", "next_hop=127.0.0.1:%d" % sink.port,
@@ -200,10 +201,10 @@ def main():
         check("quarantine link prints a release link", url.startswith("http://127.0.0.1:%d/release/v1." % web_port), out.stdout + out.stderr)
         check("the secret file was created for its owner only", oct(os.stat(secret_file).st_mode & 0o777) == "0o600")
 
-        def http(method, target):
+        def http(method, target, headers=None):
             import http.client
             c = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
-            c.request(method, target)
+            c.request(method, target, headers=headers or {})
             r = c.getresponse()
             body = r.read().decode("utf-8", "replace")
             c.close()
@@ -230,6 +231,14 @@ def main():
         expired = "/release/" + signed + "." + b64(hmac_lib.new(key, signed.encode(), hashlib.sha256).digest())
         check("an expired link: 410", http("POST", expired)[0] == 410)
         check("healthz: 200", http("GET", "/healthz") == (200, "ok\n"))
+        admin = {"Authorization": "Bearer " + open(admin_file).read().strip()}
+        check("admin API: refused without the token", http("GET", "/api/stats")[0] == 401)
+        status, body = http("GET", "/api/held?mailbox=victim2%40example.org", admin)
+        listed = json.loads(body) if status == 200 else []
+        check("admin API: the held items of a mailbox, as JSON", len(listed) == len(held("victim2@example.org")) >= 1 and
+              all(i["mailbox"] == "victim2@example.org" for i in listed), (status, body[:300]))
+        status, body = http("GET", "/api/stats", admin)
+        check("admin API: stats", status == 200 and json.loads(body)["storms_open"] >= 1, body)
         page_link = quarantine("link", "--mailbox", "Victim2@Example.org").stdout.split()
         page_path = page_link[1][len("http://127.0.0.1:%d" % web_port):] if len(page_link) == 2 else ""
         status, body = http("GET", page_path)

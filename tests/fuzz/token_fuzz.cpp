@@ -1,4 +1,5 @@
-// libFuzzer target for the release-link parser: any bytes as a token must be refused or
+// libFuzzer target for the release-link parser (and the admin API's query strings): any bytes
+// as a token must be refused or
 // accepted without crashing; bytes signed as a payload exercise the parser behind the signature;
 // what verifies must survive a make/verify round trip, and base64url has one spelling per value.
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <string_view>
 
 #include "ndrguard/web/release_token.hpp"
+#include "ndrguard/web/url.hpp"
 
 using namespace ndrguard::web;
 
@@ -31,5 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (c.mailbox.empty() || c.mailbox.size() > 320 || c.target < 0 || c.expires_at < 0) std::abort();
         if (verify_token(make_token(c, secret), secret, now).claims != c) std::abort();
     }
+    // The admin API's query strings: decoding never grows the input, and a value found
+    // decodes from the input's own bytes.
+    std::string plain;
+    if (url_decode(input, plain) && plain.size() > input.size()) std::abort();
+    if (auto v = query_value(input, "mailbox"); v && v->size() > input.size()) std::abort();
     return 0;
 }

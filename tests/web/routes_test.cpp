@@ -26,12 +26,14 @@ struct fake_services : web_services {
     std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit) override {
         std::vector<item_view> out;
         for (auto& [id, v] : items)
-            if (v.mailbox == mailbox && v.state == "held" && out.size() < limit) out.push_back(v);
+            if ((mailbox.empty() || v.mailbox == mailbox) && v.state == "held" && out.size() < limit) out.push_back(v);
         return out;
     }
+    stats statistics() override { return {static_cast<std::int64_t>(items.size()), 1, 0}; }
+    std::string expected_who = "link:alice@example.org";
     release_outcome release(std::int64_t id, const std::string& who) override {
         ++releases;
-        CHECK(who == "link:alice@example.org");
+        CHECK(who == expected_who);
         auto& it = items.at(id);
         if (it.state == "released") return {release_outcome::kind::already_released, ""};
         it.state = "released";
@@ -141,4 +143,48 @@ TEST_CASE("the page of held messages: only that mailbox's, each with a release l
     CHECK(route({"POST", "/held/" + make_token(c, secret)}, f, secret, now).status == 405);
     c.expires_at = now - 1;
     CHECK(route({"GET", "/held/" + make_token(c, secret)}, f, secret, now).status == 410);
+}
+
+TEST_CASE("admin API: bearer token required, JSON answers, release exactly once") {
+    auto f = with_item();
+    f.expected_who = "api";
+    const std::string admin = "admin-token-0123456789abcdef0123";
+    auto call = [&](std::string method, std::string target, std::string auth) {
+        return route({std::move(method), std::move(target), std::move(auth)}, f, secret, now, admin);
+    };
+    CHECK(call("GET", "/api/stats", "").status == 401);
+    CHECK(call("GET", "/api/stats", "Bearer wrong-token-0123456789abcdef012").status == 401);
+    CHECK(call("GET", "/api/stats", "Bearer " + admin + "x").status == 401);
+    CHECK(route({"GET", "/api/stats", "Bearer " + admin}, f, secret, now).status == 404);  // API off without a token
+    auto stats = call("GET", "/api/stats", "Bearer " + admin);
+    CHECK(stats.status == 200);
+    CHECK(stats.content_type == "application/json");
+    CHECK(stats.body.find("\"held_items\": 1") != std::string::npos);
+    auto held = call("GET", "/api/held?mailbox=ALICE%40example.org&limit=10", "Bearer " + admin);
+    CHECK(held.status == 200);
+    CHECK(held.body.find("\"id\": 7") != std::string::npos);
+    CHECK(call("GET", "/api/held?mailbox=bob%40example.org", "Bearer " + admin).body == "[]\n");
+    CHECK(call("GET", "/api/held?limit=0", "Bearer " + admin).status == 400);
+    CHECK(call("GET", "/api/items/7", "Bearer " + admin).body.find("alice@example.org") != std::string::npos);
+    CHECK(call("GET", "/api/items/99", "Bearer " + admin).status == 404);
+    auto released = call("POST", "/api/items/7/release", "Bearer " + admin);
+    CHECK(released.status == 200);
+    CHECK(released.body.find("\"released\"") != std::string::npos);
+    CHECK(call("POST", "/api/items/7/release", "Bearer " + admin).body.find("already_released") != std::string::npos);
+    CHECK(f.releases == 2);
+    CHECK(call("GET", "/api/items/7/release", "Bearer " + admin).status == 405);
+    CHECK(call("GET", "/api/nothing", "Bearer " + admin).status == 404);
+}
+
+TEST_CASE("query strings: percent-decoding and values") {
+    std::string out;
+    CHECK(url_decode("a%40b.c+d%2b", out));
+    CHECK(out == "a@b.c d+");
+    CHECK_FALSE(url_decode("%4", out));
+    CHECK_FALSE(url_decode("%zz", out));
+    CHECK_FALSE(url_decode("abc%", out));
+    CHECK(query_value("a=1&mailbox=x%40y&b", "mailbox") == std::optional<std::string>("x@y"));
+    CHECK(query_value("a=1&b", "b") == std::optional<std::string>(""));
+    CHECK_FALSE(query_value("a=1", "mailbox").has_value());
+    CHECK_FALSE(query_value("mailbox=%G1", "mailbox").has_value());
 }

@@ -57,7 +57,8 @@ struct http_server::impl {
                 break;
             }
             const auto& req = parser.get();
-            http_request r{std::string(req.method_string()), std::string(req.target())};
+            http_request r{std::string(req.method_string()), std::string(req.target()),
+                           std::string(req[http::field::authorization])};
             http_response out;
             try {
                 out = handle(r);

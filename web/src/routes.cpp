@@ -1,6 +1,12 @@
 #include "ndrguard/web/routes.hpp"
 
+#include <openssl/crypto.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
 #include "ndrguard/web/release_token.hpp"
+#include "ndrguard/web/url.hpp"
 
 namespace ndrguard::web {
 
@@ -47,6 +53,78 @@ std::string describe(const item_view& it) {
     return out;
 }
 
+http_response json(int status, const nlohmann::json& j) {
+    return {status, "application/json", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+}
+
+nlohmann::json item_json(const item_view& it) {
+    return {{"id", it.id},           {"mailbox", it.mailbox},
+            {"state", it.state},     {"held_at", it.held_at},
+            {"reporting_mta", it.reporting_mta}, {"subject", it.subject},
+            {"original_subject", it.original_subject}, {"verification", it.verification},
+            {"reasons", it.reasons}};
+}
+
+std::optional<std::int64_t> parse_id(std::string_view s) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v <= 0) return std::nullopt;
+    return v;
+}
+
+http_response admin_api(const http_request& req, std::string_view path, std::string_view query, web_services& services,
+                        std::string_view admin_token) {
+    if (admin_token.empty()) return json(404, {{"error", "the admin API is off"}});
+    constexpr std::string_view bearer = "Bearer ";
+    const std::string_view given = std::string_view(req.authorization).substr(0, 1024);
+    if (given.substr(0, bearer.size()) != bearer || given.size() - bearer.size() != admin_token.size() ||
+        CRYPTO_memcmp(given.data() + bearer.size(), admin_token.data(), admin_token.size()) != 0)
+        return json(401, {{"error", "want Authorization: Bearer <admin token>"}});
+    if (path == "/api/stats" && req.method == "GET") {
+        auto st = services.statistics();
+        return json(200, {{"held_items", st.held_items}, {"mailboxes", st.mailboxes}, {"storms_open", st.storms_open}});
+    }
+    if (path == "/api/held" && req.method == "GET") {
+        std::size_t limit = 100;
+        if (auto l = query_value(query, "limit")) {
+            auto n = parse_id(*l);
+            if (!n || *n > 10000) return json(400, {{"error", "limit: want 1..10000"}});
+            limit = static_cast<std::size_t>(*n);
+        }
+        std::string mailbox = query_value(query, "mailbox").value_or("");
+        for (char& c : mailbox)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& it : services.held_for(mailbox, limit)) out.push_back(item_json(it));
+        return json(200, out);
+    }
+    constexpr std::string_view items = "/api/items/";
+    if (path.substr(0, items.size()) == items) {
+        std::string_view rest = path.substr(items.size());
+        const bool release = rest.size() > 8 && rest.substr(rest.size() - 8) == "/release";
+        if (release) rest.remove_suffix(8);
+        auto id = parse_id(rest);
+        if (!id) return json(404, {{"error", "no such path"}});
+        if (!release && req.method == "GET") {
+            auto it = services.item(*id);
+            if (!it) return json(404, {{"error", "no quarantined message has this id"}});
+            return json(200, item_json(*it));
+        }
+        if (release && req.method == "POST") {
+            auto r = services.release(*id, "api");
+            using k = release_outcome::kind;
+            static const char* names[] = {"released", "already_released", "in_progress", "uncertain", "deleted", "unknown_item", "failed"};
+            const int status = r.what == k::released || r.what == k::already_released ? 200
+                               : r.what == k::unknown_item                           ? 404
+                               : r.what == k::failed                                 ? 503
+                                                                                      : 409;
+            return json(status, {{"result", names[static_cast<int>(r.what)]}, {"detail", r.detail}});
+        }
+        return json(405, {{"error", "method not allowed"}});
+    }
+    return json(404, {{"error", "no such path"}});
+}
+
 }  // namespace
 
 std::string html_escape(std::string_view text) {
@@ -65,9 +143,15 @@ std::string html_escape(std::string_view text) {
     return out;
 }
 
-http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now) {
+http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now,
+                    std::string_view admin_token) {
     std::string_view path = req.target;
-    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    std::string_view query;
+    if (auto q = path.find('?'); q != std::string_view::npos) {
+        query = path.substr(q + 1);
+        path = path.substr(0, q);
+    }
+    if (path.substr(0, 5) == "/api/") return admin_api(req, path, query, services, admin_token);
 
     if (path == "/healthz") {
         if (req.method != "GET" && req.method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};

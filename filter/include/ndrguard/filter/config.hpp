@@ -61,6 +61,7 @@ struct serve_config {
     std::string web_base_url = "http://127.0.0.1:8025";  // how users reach web_listen
     std::string web_secret_file = "/var/lib/ndrguard/web.secret";  // created (0600) if missing
     int link_ttl_days = 14;                     // how long a release link works
+    std::string admin_token_file;               // bearer token of the admin API ("" = API off)
 
     int release_lease_seconds = 300;            // a release that stopped before handing the
                                                 // message over may be retried after this long

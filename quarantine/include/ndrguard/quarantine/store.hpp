@@ -127,4 +127,9 @@ struct mailbox_usage {
 };
 mailbox_usage usage_of(database& db, const std::string& mailbox);
 
+struct quarantine_totals {
+    std::int64_t held_items = 0, mailboxes = 0, storms_open = 0;
+};
+quarantine_totals totals(database& db);
+
 }  // namespace ndrguard::quarantine

@@ -7,6 +7,12 @@
 //   GET  /held/TOKEN              the mailbox's held messages (a "list" link), each with its own
 //                                 release link, valid as long as the list link
 //
+// The admin API (JSON; "Authorization: Bearer ADMIN_TOKEN"; off when no admin token is set):
+//   GET  /api/stats                         held items, mailboxes holding some, open storms
+//   GET  /api/held?mailbox=M&limit=N        held items, oldest first (mailbox optional)
+//   GET  /api/items/ID                      one item
+//   POST /api/items/ID/release              release it (exactly once, audited as "api")
+//
 // A bad token gets 403, an expired one 410, an unknown item 404; no page says more than needed
 // (nothing about other mailboxes, nothing from the database for a bad token). Pages have no
 // JavaScript, escape everything they show and fit a phone's screen.
@@ -19,11 +25,16 @@
 #include <utility>
 #include <vector>
 
+#include "ndrguard/web/url.hpp"
+
 namespace ndrguard::web {
 
 struct http_request {
-    std::string method;  // "GET", "POST", ...
-    std::string target;  // "/release/v1.xxx.yyy?..."
+    http_request(std::string m, std::string t, std::string auth = {})
+        : method(std::move(m)), target(std::move(t)), authorization(std::move(auth)) {}
+    std::string method;         // "GET", "POST", ...
+    std::string target;         // "/release/v1.xxx.yyy?..."
+    std::string authorization;  // the Authorization header, for the admin API
 };
 
 struct http_response {
@@ -52,10 +63,17 @@ public:
     virtual bool database_ok() = 0;
     virtual std::optional<item_view> item(std::int64_t id) = 0;
     virtual release_outcome release(std::int64_t id, const std::string& who) = 0;
-    virtual std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit) = 0;  // oldest first
+    virtual std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit) = 0;  // oldest first; "" = all
+    struct stats {
+        std::int64_t held_items = 0, mailboxes = 0, storms_open = 0;
+    };
+    virtual stats statistics() = 0;
 };
 
-http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now);
+// `admin_token` empty: the admin API answers 404.
+http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now,
+                    std::string_view admin_token = {});
+
 
 std::string html_escape(std::string_view text);
 

@@ -1,0 +1,43 @@
+#include "ndrguard/web/url.hpp"
+
+namespace ndrguard::web {
+
+bool url_decode(std::string_view in, std::string& out) {
+    out.clear();
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out.push_back(' ');
+        } else if (in[i] == '%') {
+            if (i + 2 >= in.size()) return false;  // two hex digits must follow
+            int v = 0;
+            for (int k = 1; k <= 2; ++k) {
+                const char c = in[i + static_cast<std::size_t>(k)];
+                const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (d < 0) return false;
+                v = v * 16 + d;
+            }
+            out.push_back(static_cast<char>(v));
+            i += 2;
+        } else {
+            out.push_back(in[i]);
+        }
+    }
+    return true;
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        const std::size_t eq = pair.find('=');
+        std::string key, value;
+        if (!url_decode(pair.substr(0, eq), key) || key != name) continue;
+        if (eq == std::string_view::npos) return std::string();
+        if (!url_decode(pair.substr(eq + 1), value)) return std::nullopt;
+        return value;
+    }
+    return std::nullopt;
+}
+
+}  // namespace ndrguard::web
