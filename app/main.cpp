@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "digest_command.hpp"
 #include "migrate_command.hpp"
 #include "quarantine_command.hpp"
 #include "scan_command.hpp"
@@ -21,13 +22,12 @@ const char* const usage =
     "  migrate [--db CONNINFO] apply the PostgreSQL schema migrations (sql/)\n"
     "  serve [--config FILE]   run the Postfix content filter (after- or before-queue)\n"
     "  quarantine SUBCOMMAND   list, show, release, delete and purge held messages; storms\n"
+    "  digest [--mailbox M]    mail each mailbox what was held for it, with release links\n"
     "  help [COMMAND]          show this text, or a command's own help\n"
     "\n"
     "Options:\n"
     "  -h, --help              show this text\n"
-    "  --version               print the version\n"
-    "\n"
-    "The digest command is not built yet (issue 5).\n";
+    "  --version               print the version\n";
 
 }  // namespace
 
@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
         else if (!rest.empty() && rest.front() == "migrate") std::cout << ndrguard::app::migrate_usage;
         else if (!rest.empty() && rest.front() == "serve") std::cout << ndrguard::app::serve_usage;
         else if (!rest.empty() && rest.front() == "quarantine") std::cout << ndrguard::app::quarantine_usage;
+        else if (!rest.empty() && rest.front() == "digest") std::cout << ndrguard::app::digest_usage;
         else std::cout << usage;
         return 0;
     }
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
     if (command == "scan") return ndrguard::app::run_scan(rest);
     if (command == "migrate") return ndrguard::app::run_migrate(rest);
     if (command == "serve") return ndrguard::app::run_serve(rest);
+    if (command == "digest") return ndrguard::app::run_digest(rest);
     if (command == "quarantine") return ndrguard::app::run_quarantine(rest);
     std::cerr << "ndrguard: unknown command '" << command << "'\n\n" << usage;
     return 2;

@@ -89,21 +89,13 @@ web::web_services::stats database_web_services::statistics() {
 }
 
 std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox) {
-    web::token_claims c;
-    c.action = web::token_action::release;
-    c.target = id;
-    c.mailbox = mailbox;
-    c.expires_at = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
-    return cfg.web_base_url + "/release/" + web::make_token(c, secret);
+    const auto expires = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
+    return web::signed_link(cfg.web_base_url, {web::token_action::release, id, mailbox, expires}, secret);
 }
 
 std::string list_link(const filter::serve_config& cfg, const std::string& secret, const std::string& mailbox) {
-    web::token_claims c;
-    c.action = web::token_action::list;
-    c.target = 0;
-    c.mailbox = mailbox;
-    c.expires_at = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
-    return cfg.web_base_url + "/held/" + web::make_token(c, secret);
+    const auto expires = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
+    return web::signed_link(cfg.web_base_url, {web::token_action::list, 0, mailbox, expires}, secret);
 }
 
 }  // namespace ndrguard::app

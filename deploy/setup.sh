@@ -14,7 +14,8 @@ set -eu
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
   nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev libssl-dev python3
   clang libclang-rt-14-dev llvm
-  postfix libsisimai-perl util-linux"
+  postfix libsisimai-perl util-linux
+  libmimetic-dev chromium chromium-driver"
 
 missing=""
 for p in $PACKAGES; do

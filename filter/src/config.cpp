@@ -191,6 +191,17 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         web_secret_file = std::string(value);
     } else if (key == "admin_token_file") {
         admin_token_file = std::string(value);
+    } else if (key == "digest_sender") {
+        if (value.find_first_of(" \t<>\r\n") != std::string_view::npos || (!value.empty() && value.find('@') == std::string_view::npos))
+            return bad("want an address like postmaster@example.org, or nothing");
+        digest_sender = std::string(value);
+    } else if (key == "digest_from") {
+        if (value.find_first_of("\r\n") != std::string_view::npos) return bad("want one line");
+        digest_from = std::string(value);
+    } else if (key == "digest_max_listed") {
+        if (!parse_number(value, digest_max_listed, 1, 1000)) return bad("want 1..1000");
+    } else if (key == "digest_lease_seconds") {
+        if (!parse_number(value, digest_lease_seconds, 10, 86400)) return bad("want 10..86400");
     } else if (key == "link_ttl_days") {
         if (!parse_number(value, link_ttl_days, 1, 365)) return bad("want 1..365");
     } else if (key == "release_lease_seconds") {

@@ -1,7 +1,6 @@
 #include "ndrguard/filter/release.hpp"
 
-#include <boost/asio.hpp>
-
+#include "ndrguard/filter/handover.hpp"
 #include "ndrguard/filter/message_edit.hpp"
 #include "ndrguard/filter/smtp_client.hpp"
 #include "ndrguard/filter/config.hpp"
@@ -9,8 +8,6 @@
 
 namespace ndrguard::filter {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
 namespace q = ndrguard::quarantine;
 using outcome = release_report::outcome;
 
@@ -29,62 +26,6 @@ std::string_view to_string(outcome o) {
     return "unknown";
 }
 
-namespace {
-
-// What happened on the wire.
-struct handover {
-    enum class stage { before_dot, after_dot } reached = stage::before_dot;
-    smtp_reply reply;  // code 0: none
-};
-
-// One SMTP transaction; `at_the_dot` runs just before the final dot and may cancel it.
-template <class F>
-handover send_once(const transaction& t, const release_options& o, F&& at_the_dot) {
-    handover h;
-    asio::io_context io;
-    tcp::socket socket(io);
-    try {
-        auto hp = split_host_port(o.next_hop);
-        if (!hp) throw std::runtime_error("bad next_hop " + o.next_hop);
-        tcp::resolver resolver(io);
-        asio::connect(socket, resolver.resolve(hp->first, std::to_string(hp->second)));
-        timeval tv{};
-        tv.tv_sec = o.timeout_seconds;
-        ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        smtp_client_session client(o.hostname);
-        client.hold_final_dot(true);
-        std::string out = client.start(t);
-        char buf[4096];
-        while (true) {
-            if (!out.empty()) asio::write(socket, asio::buffer(out));
-            out.clear();
-            auto st = client.state();
-            if (st == smtp_client_session::status::before_final_dot) {
-                if (!at_the_dot()) return h;  // closing now leaves nothing queued
-                h.reached = handover::stage::after_dot;
-                out = client.final_dot();
-                continue;
-            }
-            if (st == smtp_client_session::status::delivered || st == smtp_client_session::status::refused ||
-                st == smtp_client_session::status::broken) {
-                h.reply = client.outcome();
-                if (st == smtp_client_session::status::delivered) {
-                    boost::system::error_code ignore;
-                    asio::write(socket, asio::buffer(smtp_client_session::quit()), ignore);
-                }
-                return h;
-            }
-            std::size_t n = socket.read_some(asio::buffer(buf));
-            out = client.feed(std::string_view(buf, n));
-        }
-    } catch (const std::exception& e) {
-        h.reply = {0, e.what()};
-        return h;
-    }
-}
-
-}  // namespace
 
 release_report release_item(q::database& db, std::int64_t item_id, const release_options& o) {
     release_report report;
@@ -111,7 +52,7 @@ release_report release_item(q::database& db, std::int64_t item_id, const release
                                    "id=" + std::to_string(item_id) + " attempt=" + std::to_string(claim.attempt_id));
     bool db_failed = false;
     std::string db_error;
-    handover h = send_once(t, o, [&] {
+    handover h = send_once(t, {o.next_hop, o.hostname, o.timeout_seconds}, [&] {
         try {
             return q::mark_release_sent(db, claim.attempt_id);  // false: taken over meanwhile
         } catch (const std::exception& e) {

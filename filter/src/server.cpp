@@ -543,6 +543,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             h.reporting_mta = r.reporting_mta;
             h.subject = r.subject;
             h.original_subject = r.original_subject;
+            if (!r.recipients.empty()) h.original_recipient = r.recipients.front().address;
             h.storm_id = p.storm_id;
             h.forged = v == verification::forged;
             h.message = t.message;

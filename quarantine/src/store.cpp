@@ -17,7 +17,7 @@ std::string ids_literal(const std::vector<std::int64_t>& ids) { return bigint_ar
 constexpr const char* item_columns =
     "id, extract(epoch FROM held_at)::float8, mailbox, sender, class, verification, state, reporting_mta, subject, "
     "original_subject, array_to_string(reasons, chr(31)), array_to_string(notes, chr(31)), "
-    "array_to_string(message_ids, chr(31)), coalesce(storm_id, 0), size";
+    "array_to_string(message_ids, chr(31)), coalesce(storm_id, 0), size, original_recipient";
 
 item_summary summary_of(const pqxx::row& r) {
     item_summary s;
@@ -36,6 +36,7 @@ item_summary summary_of(const pqxx::row& r) {
     s.message_ids = pg::split_joined(r[12].as<std::string>());
     s.storm_id = r[13].as<std::int64_t>();
     s.size = r[14].as<std::int64_t>();
+    s.original_recipient = r[15].as<std::string>();
     return s;
 }
 
@@ -213,33 +214,44 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
     });
 }
 
+namespace {
+
+constexpr const char* storm_columns =
+    "id, mailbox, extract(epoch FROM started_at)::float8, extract(epoch FROM quiet_since)::float8, "
+    "extract(epoch FROM ended_at)::float8, verified, forged, unverifiable, delivered, rejected, quarantined, dropped, "
+    "array_to_string(sample_subjects, chr(31))";
+
+std::vector<storm_record> storm_records(pqxx::transaction_base& txn, const pqxx::result& rows) {
+    std::vector<storm_record> out;
+    for (auto r : rows) {
+        storm_record s;
+        s.id = r[0].as<std::int64_t>();
+        s.mailbox = r[1].as<std::string>();
+        s.started_at = pg::from_epoch(r[2].as<double>());
+        if (!r[3].is_null()) s.quiet_since = pg::from_epoch(r[3].as<double>());
+        if (!r[4].is_null()) s.ended_at = pg::from_epoch(r[4].as<double>());
+        s.tally = {r[5].as<std::int64_t>(), r[6].as<std::int64_t>(), r[7].as<std::int64_t>(), r[8].as<std::int64_t>(),
+                   r[9].as<std::int64_t>(), r[10].as<std::int64_t>(), r[11].as<std::int64_t>()};
+        s.sample_subjects = pg::split_joined(r[12].as<std::string>());
+        for (auto t : txn.exec_params("SELECT reporting_mta, messages FROM storm_reporters WHERE storm_id = $1 "
+                                      "ORDER BY messages DESC, reporting_mta LIMIT 10",
+                                      s.id))
+            s.top_reporters.emplace_back(t[0].as<std::string>(), t[1].as<std::int64_t>());
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+}  // namespace
+
 std::vector<storm_record> storms(database& db, const std::string& mailbox, clock_time since) {
     return guarded("listing storms", [&] {
         pqxx::read_transaction txn(db.native().conn);
-        std::vector<storm_record> out;
-        auto rows = txn.exec_params(
-            "SELECT id, mailbox, extract(epoch FROM started_at)::float8, extract(epoch FROM quiet_since)::float8, "
-            "extract(epoch FROM ended_at)::float8, verified, forged, unverifiable, delivered, rejected, quarantined, dropped, "
-            "array_to_string(sample_subjects, chr(31)) FROM storms "
-            "WHERE ($1 = '' OR mailbox = $1) AND (ended_at IS NULL OR ended_at >= $2::timestamptz) ORDER BY id",
-            db_text(mailbox, 320), pg::timestamp(since));
-        for (auto r : rows) {
-            storm_record s;
-            s.id = r[0].as<std::int64_t>();
-            s.mailbox = r[1].as<std::string>();
-            s.started_at = pg::from_epoch(r[2].as<double>());
-            if (!r[3].is_null()) s.quiet_since = pg::from_epoch(r[3].as<double>());
-            if (!r[4].is_null()) s.ended_at = pg::from_epoch(r[4].as<double>());
-            s.tally = {r[5].as<std::int64_t>(), r[6].as<std::int64_t>(), r[7].as<std::int64_t>(), r[8].as<std::int64_t>(),
-                       r[9].as<std::int64_t>(), r[10].as<std::int64_t>(), r[11].as<std::int64_t>()};
-            s.sample_subjects = pg::split_joined(r[12].as<std::string>());
-            for (auto t : txn.exec_params("SELECT reporting_mta, messages FROM storm_reporters WHERE storm_id = $1 "
-                                          "ORDER BY messages DESC, reporting_mta LIMIT 10",
-                                          s.id))
-                s.top_reporters.emplace_back(t[0].as<std::string>(), t[1].as<std::int64_t>());
-            out.push_back(std::move(s));
-        }
-        return out;
+        auto rows = txn.exec_params(std::string("SELECT ") + storm_columns +
+                                        " FROM storms WHERE ($1 = '' OR mailbox = $1) AND (ended_at IS NULL OR ended_at >= "
+                                        "$2::timestamptz) ORDER BY id",
+                                    db_text(mailbox, 320), pg::timestamp(since));
+        return storm_records(txn, rows);
     });
 }
 
@@ -318,15 +330,16 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
             auto row = txn.exec_params1(
                 "INSERT INTO quarantine (held_day, held_at, mailbox, sender, client, queue_id, dedupe_key, class, verification, "
                 "reasons, notes, message_ids, reporting_mta, subject, original_subject, storm_id, size, message, state, "
-                "state_changed_at) VALUES ($1::date, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10::text[], $11::text[], "
-                "$12::text[], $13, $14, $15, coalesce($16, CASE WHEN 'storm' = ANY($11::text[]) THEN "
-                "(SELECT id FROM storms WHERE mailbox = $3 AND ended_at IS NULL) END), $17, $18, 'held', $2::timestamptz) "
+                "state_changed_at, original_recipient) VALUES ($1::date, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, "
+                "$10::text[], $11::text[], $12::text[], $13, $14, $15, coalesce($16, CASE WHEN 'storm' = ANY($11::text[]) THEN "
+                "(SELECT id FROM storms WHERE mailbox = $3 AND ended_at IS NULL) END), $17, $18, 'held', $2::timestamptz, $19) "
                 "RETURNING id",
                 iso_date(d), pg::timestamp(m.held_at), mailbox, db_text(m.sender, 320), db_text(m.client, 64), queue_id, key,
                 db_text(m.klass, 32), db_text(m.verification, 32), text_array_literal(db_texts(m.reasons)),
                 text_array_literal(db_texts(m.notes)), text_array_literal(db_texts(m.message_ids)),
                 db_utf8(m.reporting_mta, 255), db_utf8(m.subject, 998), db_utf8(m.original_subject, 998),
-                m.storm_id ? std::optional<std::int64_t>(m.storm_id) : std::nullopt, size, pqxx::binarystring(m.message));
+                m.storm_id ? std::optional<std::int64_t>(m.storm_id) : std::nullopt, size, pqxx::binarystring(m.message),
+                db_utf8(m.original_recipient, 320));
             results[i] = {hold_result::outcome::held, row[0].as<std::int64_t>()};
             u.items += 1;
             u.bytes += size;
@@ -357,9 +370,12 @@ std::vector<item_summary> list_items(database& db, const list_filter& f) {
         std::vector<item_summary> out;
         auto rows = txn.exec_params(std::string("SELECT ") + item_columns +
                                         " FROM quarantine WHERE ($1 = '' OR mailbox = $1) AND ($2 = '' OR state = $2) "
-                                        "AND held_at >= $3::timestamptz ORDER BY held_at, id LIMIT $4",
+                                        "AND held_at >= $3::timestamptz AND ($5 = 0 OR storm_id = $5) AND ($6 = '' OR "
+                                        "strpos(lower(concat_ws(' ', subject, original_subject, reporting_mta, sender, "
+                                        "original_recipient)), lower($6)) > 0) ORDER BY held_at, id LIMIT $4",
                                     db_text(mailbox_key(f.mailbox), 320), db_text(f.state, 32),
-                                    pg::timestamp(f.since.value_or(clock_time{})), static_cast<long long>(f.limit));
+                                    pg::timestamp(f.since.value_or(clock_time{})), static_cast<long long>(f.limit),
+                                    f.storm_id, db_utf8(f.search, 200));
         for (auto r : rows) out.push_back(summary_of(r));
         return out;
     });
@@ -373,9 +389,9 @@ std::optional<item_detail> get_item(database& db, std::int64_t id) {
         if (rows.empty()) return std::nullopt;
         item_detail d;
         d.summary = summary_of(rows[0]);
-        d.client = rows[0][15].as<std::string>();
-        d.queue_id = rows[0][16].as<std::string>();
-        pqxx::binarystring bytes(rows[0][17]);
+        d.client = rows[0][16].as<std::string>();
+        d.queue_id = rows[0][17].as<std::string>();
+        pqxx::binarystring bytes(rows[0][18]);
         d.message = bytes.str();
         return d;
     });
@@ -526,6 +542,120 @@ mailbox_usage usage_of(database& db, const std::string& mailbox) {
         mailbox_usage u;
         if (!r.empty()) u = {r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(), r[0][2].as<std::int64_t>()};
         return u;
+    });
+}
+
+std::vector<std::string> mailboxes_to_report(database& db, std::chrono::seconds lease) {
+    return guarded("finding mailboxes to report", [&] {
+        pqxx::read_transaction txn(db.native().conn);
+        std::vector<std::string> out;
+        for (auto r : txn.exec_params("SELECT DISTINCT mailbox FROM quarantine WHERE state = 'held' AND (digest_id IS NULL OR "
+                                      "digest_id IN (SELECT id FROM digests WHERE state = 'building' AND started_at < now() - "
+                                      "make_interval(secs => $1))) ORDER BY mailbox",
+                                      static_cast<double>(lease.count())))
+            out.push_back(r[0].as<std::string>());
+        return out;
+    });
+}
+
+digest_claim claim_digest(database& db, const std::string& mailbox_in, std::chrono::seconds lease, bool dry_run) {
+    return guarded("claiming items for a digest", [&] {
+        const std::string mailbox = db_text(mailbox_key(mailbox_in), 320);
+        const double lease_seconds = static_cast<double>(lease.count());
+        pqxx::work txn(db.native().conn);
+        digest_claim c;
+        pqxx::result items;
+        if (dry_run) {
+            items = txn.exec_params(std::string("SELECT ") + item_columns +
+                                        " FROM quarantine WHERE mailbox = $1 AND state = 'held' AND (digest_id IS NULL OR "
+                                        "digest_id IN (SELECT id FROM digests WHERE mailbox = $1 AND state = 'building' AND "
+                                        "started_at < now() - make_interval(secs => $2))) ORDER BY held_at, id",
+                                    mailbox, lease_seconds);
+        } else {
+            // A digest still 'building' after its lease was left by a pass that stopped before
+            // handing anything over: its items are ours now, and it can no longer send.
+            auto stale = txn.exec_params(
+                "UPDATE digests SET state = 'abandoned', finished_at = now(), reply = 'stopped before sending; taken over' "
+                "WHERE mailbox = $1 AND state = 'building' AND started_at < now() - make_interval(secs => $2) RETURNING id",
+                mailbox, lease_seconds);
+            std::vector<std::int64_t> stale_ids;
+            for (auto r : stale) stale_ids.push_back(r[0].as<std::int64_t>());
+            if (!stale_ids.empty())
+                c.taken_over = txn.exec_params1("SELECT count(*) FROM quarantine WHERE mailbox = $1 AND state = 'held' AND "
+                                                "digest_id = ANY($2::bigint[])",
+                                                mailbox, bigint_array_literal(stale_ids))[0]
+                                   .as<std::int64_t>();
+            c.digest_id = txn.exec_params1("INSERT INTO digests (mailbox, state, started_at) VALUES ($1, 'building', now()) RETURNING id",
+                                           mailbox)[0]
+                              .as<std::int64_t>();
+            // Row locks make this exactly-once: a concurrent pass waits for our commit, then
+            // finds digest_id set and skips the row.
+            auto claimed = txn.exec_params(
+                "UPDATE quarantine SET digest_id = $2 WHERE mailbox = $1 AND state = 'held' AND (digest_id IS NULL OR "
+                "digest_id = ANY($3::bigint[])) RETURNING id",
+                mailbox, c.digest_id, bigint_array_literal(stale_ids));
+            if (claimed.empty()) {
+                txn.exec_params("DELETE FROM digests WHERE id = $1", c.digest_id);
+                txn.commit();
+                c.digest_id = 0;
+                return c;
+            }
+            txn.exec_params("UPDATE digests SET items = $2 WHERE id = $1", c.digest_id, static_cast<long long>(claimed.size()));
+            items = txn.exec_params(std::string("SELECT ") + item_columns + " FROM quarantine WHERE digest_id = $1 AND mailbox = $2 "
+                                        "ORDER BY held_at, id",
+                                    c.digest_id, mailbox);
+        }
+        std::vector<std::int64_t> storm_ids;
+        for (auto r : items) {
+            c.items.push_back(summary_of(r));
+            if (c.items.back().storm_id && std::find(storm_ids.begin(), storm_ids.end(), c.items.back().storm_id) == storm_ids.end())
+                storm_ids.push_back(c.items.back().storm_id);
+        }
+        if (!storm_ids.empty())
+            c.storms = storm_records(txn, txn.exec_params(std::string("SELECT ") + storm_columns +
+                                                              " FROM storms WHERE id = ANY($1::bigint[]) ORDER BY started_at, id",
+                                                          bigint_array_literal(storm_ids)));
+        txn.commit();
+        return c;
+    });
+}
+
+bool mark_digest_sending(database& db, std::int64_t digest_id) {
+    return guarded("marking a digest as sending", [&] {
+        pqxx::work txn(db.native().conn);
+        auto r = txn.exec_params("UPDATE digests SET state = 'sending' WHERE id = $1 AND state = 'building'", digest_id);
+        txn.commit();
+        return r.affected_rows() == 1;
+    });
+}
+
+void finish_digest(database& db, std::int64_t digest_id, bool sent, const std::string& reply) {
+    guarded("finishing a digest", [&] {
+        pqxx::work txn(db.native().conn);
+        txn.exec_params("UPDATE digests SET state = $2, finished_at = now(), reply = $3 WHERE id = $1", digest_id,
+                        sent ? "sent" : "failed", db_utf8(reply, 500));
+        if (!sent) txn.exec_params("UPDATE quarantine SET digest_id = NULL WHERE digest_id = $1", digest_id);
+        txn.commit();
+    });
+}
+
+std::vector<digest_record> digests_of(database& db, const std::string& mailbox, std::size_t limit) {
+    return guarded("listing digests", [&] {
+        pqxx::read_transaction txn(db.native().conn);
+        std::vector<digest_record> out;
+        for (auto r : txn.exec_params("SELECT id, mailbox, state, reply, extract(epoch FROM started_at)::float8, items FROM digests "
+                                      "WHERE ($1 = '' OR mailbox = $1) ORDER BY id DESC LIMIT $2",
+                                      db_text(mailbox_key(mailbox), 320), static_cast<long long>(limit))) {
+            digest_record d;
+            d.id = r[0].as<std::int64_t>();
+            d.mailbox = r[1].as<std::string>();
+            d.state = r[2].as<std::string>();
+            d.reply = r[3].as<std::string>();
+            d.started_at = pg::from_epoch(r[4].as<double>());
+            d.items = r[5].as<std::int64_t>();
+            out.push_back(std::move(d));
+        }
+        return out;
     });
 }
 

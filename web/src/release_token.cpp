@@ -184,4 +184,11 @@ token_check verify_token(std::string_view token, std::string_view secret, std::i
     return result;
 }
 
+std::string signed_link(std::string_view base_url, const token_claims& c, std::string_view secret) {
+    const char* path = c.action == token_action::release         ? "/release/"
+                       : c.action == token_action::release_storm ? "/release-storm/"
+                                                                 : "/held/";
+    return std::string(base_url) + path + make_token(c, secret);
+}
+
 }  // namespace ndrguard::web

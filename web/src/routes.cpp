@@ -127,22 +127,6 @@ http_response admin_api(const http_request& req, std::string_view path, std::str
 
 }  // namespace
 
-std::string html_escape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out.push_back(c);
-        }
-    }
-    return out;
-}
-
 http_response route(const http_request& req, web_services& services, std::string_view secret, std::int64_t now,
                     std::string_view admin_token) {
     std::string_view path = req.target;

@@ -62,6 +62,11 @@ struct serve_config {
     std::string web_secret_file = "/var/lib/ndrguard/web.secret";  // created (0600) if missing
     int link_ttl_days = 14;                     // how long a release link works
     std::string admin_token_file;               // bearer token of the admin API ("" = API off)
+    // The digest (ndrguard digest).
+    std::string digest_sender;                  // envelope sender ("" = postmaster@hostname)
+    std::string digest_from;                    // From: ("" = "Mail quarantine <digest_sender>")
+    int digest_max_listed = 50;                 // items listed one by one; the rest are counted
+    int digest_lease_seconds = 600;             // a pass that stopped before sending is taken over after this long
 
     int release_lease_seconds = 300;            // a release that stopped before handing the
                                                 // message over may be retried after this long

@@ -48,6 +48,7 @@ struct held_message {
     std::string klass, verification;
     std::vector<std::string> reasons, notes, message_ids;
     std::string reporting_mta, subject, original_subject;
+    std::string original_recipient;  // whom the returned message was for (its first failed recipient)
     std::int64_t storm_id = 0;
     bool forged = false;  // forged ones are dropped past the cap; the others are always kept
     std::string message;
@@ -67,7 +68,7 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
 struct item_summary {
     std::int64_t id = 0;
     clock_time held_at;
-    std::string mailbox, sender, klass, verification, state, reporting_mta, subject, original_subject;
+    std::string mailbox, sender, klass, verification, state, reporting_mta, subject, original_subject, original_recipient;
     std::vector<std::string> reasons, notes, message_ids;
     std::int64_t storm_id = 0;
     std::int64_t size = 0;
@@ -77,6 +78,9 @@ struct list_filter {
     std::string mailbox;               // "" = all
     std::optional<clock_time> since;
     std::string state = "held";        // "" = any
+    std::int64_t storm_id = 0;         // 0 = any
+    std::string search;                // "" = any; else a case-insensitive substring of the subjects,
+                                       // the reporting MTA, the sender or the original's recipient
     std::size_t limit = 1000;
 };
 std::vector<item_summary> list_items(database& db, const list_filter& f);
@@ -126,6 +130,33 @@ struct mailbox_usage {
     std::int64_t held_items = 0, held_bytes = 0, dropped_over_cap = 0;
 };
 mailbox_usage usage_of(database& db, const std::string& mailbox);
+
+// Digests (sql/0003_digests.sql): every held item is reported in at most one digest.
+// Mailboxes with held items not claimed by a live digest (one 'building' for less than `lease`).
+std::vector<std::string> mailboxes_to_report(database& db, std::chrono::seconds lease);
+
+struct digest_claim {
+    std::int64_t digest_id = 0;             // 0: nothing to report
+    std::vector<item_summary> items;        // oldest first
+    std::vector<storm_record> storms;       // the storms those items came in
+    std::int64_t taken_over = 0;            // items reclaimed from digests that crashed while building
+};
+// Claims the mailbox's unreported held items for a new digest (state 'building'). With
+// `dry_run` nothing is written: what a claim would take now.
+digest_claim claim_digest(database& db, const std::string& mailbox, std::chrono::seconds lease, bool dry_run = false);
+// 'building' -> 'sending', just before the final dot; false when the claim was taken over
+// meanwhile (the lease passed) and the mail must not be sent.
+bool mark_digest_sending(database& db, std::int64_t digest_id);
+// 'sent', or 'failed' (its items become unreported again, for the next pass).
+void finish_digest(database& db, std::int64_t digest_id, bool sent, const std::string& reply);
+
+struct digest_record {
+    std::int64_t id = 0;
+    std::string mailbox, state, reply;
+    clock_time started_at;
+    std::int64_t items = 0;
+};
+std::vector<digest_record> digests_of(database& db, const std::string& mailbox_or_all, std::size_t limit);
 
 struct quarantine_totals {
     std::int64_t held_items = 0, mailboxes = 0, storms_open = 0;

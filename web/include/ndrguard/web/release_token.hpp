@@ -40,6 +40,10 @@ struct token_check {
 std::string make_token(const token_claims& c, std::string_view secret);
 token_check verify_token(std::string_view token, std::string_view secret, std::int64_t now);
 
+// base_url + "/release/TOKEN" (release), "/release-storm/TOKEN" (release_storm) or "/held/TOKEN"
+// (list): the links the digest and the pages give out.
+std::string signed_link(std::string_view base_url, const token_claims& c, std::string_view secret);
+
 // The signing secret from `path`, created there (32 random bytes, hex, mode 0600) when the file
 // does not exist. Throws std::runtime_error saying what is wrong: unreadable, too short, or
 // readable by others than its owner.

@@ -75,6 +75,4 @@ http_response route(const http_request& req, web_services& services, std::string
                     std::string_view admin_token = {});
 
 
-std::string html_escape(std::string_view text);
-
 }  // namespace ndrguard::web

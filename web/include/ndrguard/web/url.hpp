@@ -1,5 +1,5 @@
-// Query strings of the admin API: hostile input, parsed with bounds and no allocation beyond the
-// input's size. Pure.
+// Query strings of the admin API (hostile input, parsed with bounds and no allocation beyond the
+// input's size) and HTML escaping for the pages and the digest. Pure.
 #pragma once
 
 #include <optional>
@@ -13,5 +13,8 @@ bool url_decode(std::string_view in, std::string& out);
 
 // The value of `name` in "a=1&b=2" (decoded), "" for a bare "b", nothing when absent or malformed.
 std::optional<std::string> query_value(std::string_view query, std::string_view name);
+
+// & < > " ' as entities: safe in element text and in quoted attribute values.
+std::string html_escape(std::string_view text);
 
 }  // namespace ndrguard::web

@@ -1,0 +1,176 @@
+#include "ndrguard/digest/pass.hpp"
+
+#include <openssl/rand.h>
+
+#include <ctime>
+
+#include "ndrguard/digest/compose.hpp"
+#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/web/release_token.hpp"
+
+namespace ndrguard::digest {
+
+namespace q = ndrguard::quarantine;
+using outcome = mailbox_report::outcome;
+
+std::string_view to_string(outcome o) {
+    switch (o) {
+        case outcome::sent: return "sent";
+        case outcome::dry_run: return "dry_run";
+        case outcome::nothing: return "nothing";
+        case outcome::refused: return "refused";
+        case outcome::taken_over: return "taken_over";
+        case outcome::uncertain: return "uncertain";
+        case outcome::failed: return "failed";
+    }
+    return "unknown";
+}
+
+namespace {
+
+std::string random_hex(std::size_t bytes) {
+    unsigned char buf[16] = {};
+    if (bytes > sizeof buf) bytes = sizeof buf;
+    if (RAND_bytes(buf, static_cast<int>(bytes)) != 1)
+        for (std::size_t i = 0; i < bytes; ++i) buf[i] = static_cast<unsigned char>(std::rand());
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < bytes; ++i) {
+        out += hex[buf[i] >> 4];
+        out += hex[buf[i] & 15];
+    }
+    return out;
+}
+
+digest_input input_of(const q::digest_claim& claim, const std::string& mailbox, const pass_options& o,
+                      const std::string& from, clock_time now) {
+    digest_input in;
+    in.mailbox = mailbox;
+    in.from = from;
+    in.now = now;
+    in.digest_id = claim.digest_id;
+    in.message_id = "digest." + std::to_string(claim.digest_id) + "." + random_hex(8) + "@" + o.hop.hostname;
+    in.max_listed = o.max_listed;
+    for (const auto& s : claim.items)
+        in.items.push_back({s.id, s.held_at, s.klass, s.verification, s.reporting_mta, s.subject, s.original_subject,
+                            s.original_recipient, s.notes, s.storm_id});
+    for (const auto& s : claim.storms)
+        in.storms.push_back({s.id, s.started_at, s.ended_at, s.tally.verified + s.tally.forged + s.tally.unverifiable,
+                             s.tally.rejected, s.top_reporters, s.sample_subjects});
+    const std::int64_t expires = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() +
+                                 std::int64_t(o.link_ttl_days) * 86400;
+    const std::string base = o.web_base_url, secret = o.secret;
+    in.links.release = [=](std::int64_t id) {
+        return web::signed_link(base, {web::token_action::release, id, mailbox, expires}, secret);
+    };
+    in.links.release_storm = [=](std::int64_t id) {
+        return web::signed_link(base, {web::token_action::release_storm, id, mailbox, expires}, secret);
+    };
+    in.links.full_list = web::signed_link(base, {web::token_action::list, 0, mailbox, expires}, secret);
+    std::time_t t = static_cast<std::time_t>(expires);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+    in.links.valid_until = buf;
+    return in;
+}
+
+mailbox_report one_mailbox(q::database& db, const std::string& mailbox, const pass_options& o, const std::string& sender,
+                           const std::string& from) {
+    mailbox_report r;
+    r.mailbox = mailbox;
+    q::digest_claim claim;
+    try {
+        claim = q::claim_digest(db, mailbox, o.lease, o.dry_run);
+    } catch (const std::exception& e) {
+        r.what = outcome::failed;
+        r.detail = e.what();
+        return r;
+    }
+    r.digest_id = claim.digest_id;
+    r.items = static_cast<std::int64_t>(claim.items.size());
+    if (claim.items.empty()) return r;  // nothing (a dry run claims nothing either)
+    const digest_mail mail = compose_digest(input_of(claim, q::mailbox_key(mailbox), o, from, std::chrono::system_clock::now()));
+    if (o.dry_run) {
+        r.what = outcome::dry_run;
+        r.message = mail.message;
+        return r;
+    }
+    if (claim.taken_over) r.detail = std::to_string(claim.taken_over) + " taken over from a pass that stopped; ";
+
+    filter::transaction t;
+    t.esmtp = true;
+    t.mail_from = sender;
+    t.recipients.push_back({q::mailbox_key(mailbox), {}});
+    t.message = mail.message;
+    bool taken = false;
+    std::string db_error;
+    filter::handover h = filter::send_once(t, o.hop, [&] {
+        try {
+            taken = !q::mark_digest_sending(db, claim.digest_id);
+            return !taken;
+        } catch (const std::exception& e) {
+            db_error = e.what();
+            return false;
+        }
+    });
+    const std::string reply = h.reply.code ? std::to_string(h.reply.code) + " " + h.reply.text.substr(0, h.reply.text.find('\n'))
+                                           : h.reply.text;
+    if (taken) {
+        r.what = outcome::taken_over;
+        r.detail += "the claim passed digest_lease_seconds and another pass took the items; nothing sent";
+        return r;
+    }
+    if (h.reached == filter::handover::stage::after_dot && h.reply.code == 0) {
+        r.what = outcome::uncertain;
+        r.detail += "handed to " + o.hop.next_hop + " but no answer came (" + reply +
+                    "); it may have been delivered, so these items are not reported again";
+        return r;
+    }
+    const bool sent = h.reached == filter::handover::stage::after_dot && h.reply.code == 250;
+    try {
+        q::finish_digest(db, claim.digest_id, sent, db_error.empty() ? reply : db_error);
+    } catch (const std::exception& e) {
+        r.what = sent ? outcome::sent : outcome::failed;
+        r.detail += reply + "; not recorded: " + e.what();
+        return r;
+    }
+    if (!db_error.empty()) {
+        r.what = outcome::failed;
+        r.detail += db_error;
+    } else {
+        r.what = sent ? outcome::sent : outcome::refused;
+        r.detail += reply.empty() ? "no answer from " + o.hop.next_hop : reply;
+    }
+    return r;
+}
+
+}  // namespace
+
+std::vector<mailbox_report> run_pass(q::database& db, const pass_options& o, const std::function<void(const mailbox_report&)>& report) {
+    const std::string sender = o.envelope_sender.empty() ? "postmaster@" + o.hop.hostname : o.envelope_sender;
+    const std::string from = o.from.empty() ? "Mail quarantine <" + sender + ">" : o.from;
+    std::vector<std::string> mailboxes;
+    if (!o.only_mailbox.empty()) {
+        mailboxes.push_back(q::mailbox_key(o.only_mailbox));
+    } else {
+        try {
+            mailboxes = q::mailboxes_to_report(db, o.lease);
+        } catch (const std::exception& e) {
+            mailbox_report r;
+            r.what = outcome::failed;
+            r.detail = e.what();
+            if (report) report(r);
+            return {r};
+        }
+    }
+    std::vector<mailbox_report> out;
+    for (const std::string& m : mailboxes) {
+        out.push_back(one_mailbox(db, m, o, sender, from));
+        if (report) report(out.back());
+    }
+    return out;
+}
+
+}  // namespace ndrguard::digest

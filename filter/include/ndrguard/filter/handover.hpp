@@ -1,0 +1,29 @@
+// One SMTP transaction to the next hop for mail ndrguard itself hands to Postfix (releases,
+// digests), with a hook just before the final dot: until the dot nothing can be queued, after it
+// the message may be. Callers record that point so that a crash never makes them send twice.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "ndrguard/filter/smtp_client.hpp"
+
+namespace ndrguard::filter {
+
+struct handover_options {
+    std::string next_hop = "127.0.0.1:10026";
+    std::string hostname = "localhost";  // our EHLO name
+    int timeout_seconds = 120;           // per read or write
+};
+
+// What happened on the wire.
+struct handover {
+    enum class stage { before_dot, after_dot } reached = stage::before_dot;
+    smtp_reply reply;  // code 0: none (the text says why)
+};
+
+// Blocking. `at_the_dot` runs just before the final dot; returning false closes the connection
+// instead, which leaves nothing queued.
+handover send_once(const transaction& t, const handover_options& o, const std::function<bool()>& at_the_dot);
+
+}  // namespace ndrguard::filter
