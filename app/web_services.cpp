@@ -21,17 +21,24 @@ bool database_web_services::database_ok() {
 
 namespace {
 
+// One click releases at most this many (a request must end; the page offers the rest).
+constexpr std::size_t storm_release_bound = 2000;
+
+std::string utc_minutes(q::clock_time t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+    return buf;
+}
+
 web::item_view view_of(const q::item_summary& s) {
     web::item_view v;
     v.id = s.id;
     v.mailbox = s.mailbox;
     v.state = s.state;
-    std::time_t t = std::chrono::system_clock::to_time_t(s.held_at);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-    v.held_at = buf;
+    v.held_at = utc_minutes(s.held_at);
     v.reporting_mta = s.reporting_mta;
     v.subject = s.subject;
     v.original_subject = s.original_subject;
@@ -49,20 +56,18 @@ std::optional<web::item_view> database_web_services::item(std::int64_t id) {
     return view_of(it->summary);
 }
 
-std::vector<web::item_view> database_web_services::held_for(const std::string& mailbox, std::size_t limit) {
+std::vector<web::item_view> database_web_services::held_for(const std::string& mailbox, std::size_t limit, const std::string& search) {
     q::database db(cfg_.database);
     q::list_filter f;
     f.mailbox = mailbox;
     f.limit = limit;
+    f.search = search;
     std::vector<web::item_view> out;
     for (const auto& s : q::list_items(db, f)) out.push_back(view_of(s));
     return out;
 }
 
-web::release_outcome database_web_services::release(std::int64_t id, const std::string& who) {
-    using k = web::release_outcome::kind;
-    using o = filter::release_report::outcome;
-    q::database db(cfg_.database);
+filter::release_report database_web_services::release_one(q::database& db, std::int64_t id, const std::string& who) {
     filter::release_options opt;
     opt.next_hop = cfg_.next_hop;
     opt.hostname = cfg_.hostname;
@@ -70,7 +75,14 @@ web::release_outcome database_web_services::release(std::int64_t id, const std::
     opt.lease = std::chrono::seconds(cfg_.release_lease_seconds);
     opt.who = who;
     opt.via = "web";
-    auto r = filter::release_item(db, id, opt);
+    return filter::release_item(db, id, opt);
+}
+
+web::release_outcome database_web_services::release(std::int64_t id, const std::string& who) {
+    using k = web::release_outcome::kind;
+    using o = filter::release_report::outcome;
+    q::database db(cfg_.database);
+    auto r = release_one(db, id, who);
     switch (r.what) {
         case o::released: return {k::released, r.detail};
         case o::already_released: return {k::already_released, r.detail};
@@ -80,6 +92,51 @@ web::release_outcome database_web_services::release(std::int64_t id, const std::
         case o::unknown_item: return {k::unknown_item, r.detail};
         default: return {k::failed, r.detail};
     }
+}
+
+std::optional<web::storm_view> database_web_services::storm(std::int64_t storm_id, const std::string& mailbox) {
+    q::database db(cfg_.database);
+    for (const auto& s : q::storms(db, mailbox, q::clock_time{})) {
+        if (s.id != storm_id) continue;
+        web::storm_view v;
+        v.id = s.id;
+        v.mailbox = s.mailbox;
+        v.started_at = utc_minutes(s.started_at);
+        if (s.ended_at) v.ended_at = utc_minutes(*s.ended_at);
+        v.bounces = s.tally.verified + s.tally.forged + s.tally.unverifiable;
+        for (const auto& [mta, n] : s.top_reporters) v.top_reporters.push_back(mta + " (" + std::to_string(n) + ")");
+        v.sample_subjects = s.sample_subjects;
+        q::list_filter f;
+        f.mailbox = mailbox;
+        f.storm_id = storm_id;
+        f.limit = storm_release_bound + 1;
+        v.held = static_cast<std::int64_t>(q::list_items(db, f).size());
+        return v;
+    }
+    return std::nullopt;
+}
+
+web::storm_release_outcome database_web_services::release_storm(std::int64_t storm_id, const std::string& mailbox,
+                                                                const std::string& who) {
+    using o = filter::release_report::outcome;
+    q::database db(cfg_.database);
+    q::list_filter f;
+    f.mailbox = mailbox;
+    f.storm_id = storm_id;
+    f.limit = storm_release_bound + 1;
+    auto items = q::list_items(db, f);
+    web::storm_release_outcome out;
+    if (items.size() > storm_release_bound) {
+        out.remaining = 1;  // at least; the page asks for another click
+        items.resize(storm_release_bound);
+    }
+    for (const auto& it : items) {
+        auto r = release_one(db, it.id, who);
+        if (r.what == o::released) ++out.released;
+        else if (r.what == o::already_released) ++out.already;
+        else ++out.failed;
+    }
+    return out;
 }
 
 web::web_services::stats database_web_services::statistics() {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "ndrguard/filter/config.hpp"
+#include "ndrguard/filter/release.hpp"
+#include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/web/routes.hpp"
 
 namespace ndrguard::app {
@@ -13,10 +15,13 @@ public:
     bool database_ok() override;
     std::optional<web::item_view> item(std::int64_t id) override;
     web::release_outcome release(std::int64_t id, const std::string& who) override;
-    std::vector<web::item_view> held_for(const std::string& mailbox, std::size_t limit) override;
+    std::vector<web::item_view> held_for(const std::string& mailbox, std::size_t limit, const std::string& search) override;
+    std::optional<web::storm_view> storm(std::int64_t storm_id, const std::string& mailbox) override;
+    web::storm_release_outcome release_storm(std::int64_t storm_id, const std::string& mailbox, const std::string& who) override;
     stats statistics() override;
 
 private:
+    filter::release_report release_one(quarantine::database& db, std::int64_t id, const std::string& who);
     const filter::serve_config& cfg_;
 };
 

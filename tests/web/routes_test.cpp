@@ -23,10 +23,40 @@ struct fake_services : web_services {
         if (it == items.end()) return std::nullopt;
         return it->second;
     }
-    std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit) override {
+    std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit, const std::string& search) override {
         std::vector<item_view> out;
         for (auto& [id, v] : items)
-            if ((mailbox.empty() || v.mailbox == mailbox) && v.state == "held" && out.size() < limit) out.push_back(v);
+            if ((mailbox.empty() || v.mailbox == mailbox) && v.state == "held" && out.size() < limit &&
+                (search.empty() || v.subject.find(search) != std::string::npos))
+                out.push_back(v);
+        return out;
+    }
+    // Storm 3 holds items 7 and 8 for alice.
+    std::optional<storm_view> storm(std::int64_t id, const std::string& mailbox) override {
+        if (id != 3 || mailbox != "alice@example.org") return std::nullopt;
+        storm_view v;
+        v.id = 3;
+        v.mailbox = mailbox;
+        v.started_at = "2026-11-22 02:00 UTC";
+        v.bounces = 1243;
+        v.top_reporters = {"mx1.spam.test (800)"};
+        v.sample_subjects = {"<b>Rolex</b>"};
+        for (auto i : {7, 8})
+            if (items.count(i) && items[i].state == "held") ++v.held;
+        return v;
+    }
+    int storm_releases = 0;
+    storm_release_outcome release_storm(std::int64_t id, const std::string& mailbox, const std::string& who) override {
+        ++storm_releases;
+        CHECK(id == 3);
+        CHECK(mailbox == "alice@example.org");
+        CHECK(who == "link:alice@example.org");
+        storm_release_outcome out;
+        for (auto i : {7, 8}) {
+            if (!items.count(i)) continue;
+            if (items[i].state == "released") ++out.already;
+            else items[i].state = "released", ++out.released;
+        }
         return out;
     }
     stats statistics() override { return {static_cast<std::int64_t>(items.size()), 1, 0}; }
@@ -187,4 +217,45 @@ TEST_CASE("query strings: percent-decoding and values") {
     CHECK(query_value("a=1&b", "b") == std::optional<std::string>(""));
     CHECK_FALSE(query_value("a=1", "mailbox").has_value());
     CHECK_FALSE(query_value("mailbox=%G1", "mailbox").has_value());
+}
+
+TEST_CASE("a storm's release-all link: GET shows the storm and releases nothing, POST releases what is held") {
+    auto f = with_item();
+    f.items[8] = f.items[7];
+    f.items[8].id = 8;
+    const std::string path = "/release-storm/" + make_token({token_action::release_storm, 3, "alice@example.org", now + 3600}, secret);
+    auto r = route({"GET", path}, f, secret, now);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("Release all 2 to my mailbox") != std::string::npos);
+    CHECK(r.body.find("&lt;b&gt;Rolex&lt;/b&gt;") != std::string::npos);
+    CHECK(r.body.find("<form method=\"post\" action=\"" + path + "\"") != std::string::npos);
+    CHECK(f.storm_releases == 0);
+    r = route({"POST", path}, f, secret, now);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("2 released") != std::string::npos);
+    CHECK(f.items[7].state == "released");
+    r = route({"GET", path}, f, secret, now);
+    CHECK(r.body.find("Nothing left to release") != std::string::npos);
+    // Another mailbox's storm, a release link used as a storm link, an altered one, an expired one.
+    CHECK(route({"GET", "/release-storm/" + make_token({token_action::release_storm, 3, "bob@example.org", now + 3600}, secret)}, f,
+                secret, now).status == 404);
+    CHECK(route({"POST", "/release-storm/" + make_token({token_action::release, 3, "alice@example.org", now + 3600}, secret)}, f,
+                secret, now).status == 403);
+    std::string altered = path;
+    altered[altered.size() - 3] = altered[altered.size() - 3] == 'A' ? 'B' : 'A';
+    CHECK(route({"POST", altered}, f, secret, now).status == 403);
+    CHECK(route({"POST", "/release-storm/" + make_token({token_action::release_storm, 3, "alice@example.org", now - 1}, secret)}, f,
+                secret, now).status == 410);
+    CHECK(f.storm_releases == 1);
+}
+
+TEST_CASE("admin API: q= searches") {
+    auto f = with_item();
+    const std::string token = "admintoken0123456789";
+    auto r = route({"GET", "/api/held?q=Undelivered", "Bearer " + token}, f, secret, now, token);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("\"id\": 7") != std::string::npos);
+    r = route({"GET", "/api/held?q=nothing-like-this", "Bearer " + token}, f, secret, now, token);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("\"id\"") == std::string::npos);
 }

@@ -94,8 +94,9 @@ http_response admin_api(const http_request& req, std::string_view path, std::str
         std::string mailbox = query_value(query, "mailbox").value_or("");
         for (char& c : mailbox)
             if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        const std::string search = query_value(query, "q").value_or("").substr(0, 200);
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& it : services.held_for(mailbox, limit)) out.push_back(item_json(it));
+        for (const auto& it : services.held_for(mailbox, limit, search)) out.push_back(item_json(it));
         return json(200, out);
     }
     constexpr std::string_view items = "/api/items/";
@@ -123,6 +124,47 @@ http_response admin_api(const http_request& req, std::string_view path, std::str
         return json(405, {{"error", "method not allowed"}});
     }
     return json(404, {{"error", "no such path"}});
+}
+
+http_response storm_page(const http_request& req, std::string_view token, web_services& services, std::string_view secret,
+                         std::int64_t now) {
+    if (req.method != "GET" && req.method != "POST") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+    const token_check check = verify_token(token, secret, now);
+    if (check.error == token_error::expired)
+        return answer(410, "This link has expired", "Release links are valid for a limited time. The messages may still be "
+                                                    "in quarantine: ask your mail administrator.");
+    if (check.error != token_error::none || check.claims.action != token_action::release_storm)
+        return answer(403, "This link is not valid", "The link is incomplete or was altered. Copy it again from the digest.");
+    const auto storm = services.storm(check.claims.target, check.claims.mailbox);
+    if (!storm) return answer(404, "Storm not found", "It may have expired from the quarantine.");
+    if (req.method == "GET") {
+        if (storm->held == 0) return answer(200, "Nothing left to release", "Everything this storm held for you was released or has expired.");
+        std::string body = "<p>During this storm, bounces for mail you did not send arrived for " + html_escape(storm->mailbox) +
+                           ". Release them only if you expect some to be yours.</p><dl>";
+        auto row = [&](std::string_view name, std::string_view value) {
+            body += "<dt>" + html_escape(name) + "</dt><dd>" + html_escape(value.empty() ? "-" : value) + "</dd>";
+        };
+        row("Started", storm->started_at);
+        row("Ended", storm->ended_at.empty() ? "still going on" : storm->ended_at);
+        row("Bounces counted", std::to_string(storm->bounces));
+        row("Held for you", std::to_string(storm->held));
+        std::string list;
+        for (std::size_t i = 0; i < storm->top_reporters.size() && i < 5; ++i) list += (i ? ", " : "") + storm->top_reporters[i];
+        row("Top reporting MTAs", list);
+        list.clear();
+        for (std::size_t i = 0; i < storm->sample_subjects.size() && i < 5; ++i) list += (i ? ", " : "") + storm->sample_subjects[i];
+        row("Sample subjects", list);
+        body += "</dl><form method=\"post\" action=\"/release-storm/" + html_escape(token) +
+                "\"><button type=\"submit\">Release all " + std::to_string(storm->held) + " to my mailbox</button></form>";
+        return {200, "text/html; charset=utf-8", page("Release this storm's messages?", body)};
+    }
+    const storm_release_outcome r = services.release_storm(check.claims.target, check.claims.mailbox, "link:" + check.claims.mailbox);
+    std::string text = std::to_string(r.released) + " released to your mailbox";
+    if (r.already) text += ", " + std::to_string(r.already) + " released before";
+    if (r.failed) text += ", " + std::to_string(r.failed) + " could not be released just now (nothing was lost; try again later)";
+    text += ".";
+    if (r.remaining) text += " More remain: use the link again to release the next ones.";
+    return answer(r.failed && !r.released ? 503 : 200, r.failed ? "Partly released" : "Released", text);
 }
 
 }  // namespace
@@ -168,6 +210,9 @@ http_response route(const http_request& req, web_services& services, std::string
         if (items.size() > shown) body += "<p>Only the oldest " + std::to_string(shown) + " are listed.</p>";
         return {200, "text/html; charset=utf-8", page("Held messages", body)};
     }
+
+    constexpr std::string_view storm_prefix = "/release-storm/";
+    if (path.substr(0, storm_prefix.size()) == storm_prefix) return storm_page(req, path.substr(storm_prefix.size()), services, secret, now);
 
     constexpr std::string_view prefix = "/release/";
     if (path.substr(0, prefix.size()) != prefix) return answer(404, "Not found", "There is nothing at this address.");

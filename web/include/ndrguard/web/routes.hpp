@@ -4,12 +4,16 @@
 //   GET  /healthz                 200 "ok" when the database answers, else 503
 //   GET  /release/TOKEN           a confirmation page: what will be released, and a button
 //   POST /release/TOKEN           releases it (link scanners only GET, so they release nothing)
+//   GET  /release-storm/TOKEN     what a storm holds for the mailbox, and a button
+//   POST /release-storm/TOKEN     releases all of it (each message exactly once)
 //   GET  /held/TOKEN              the mailbox's held messages (a "list" link), each with its own
 //                                 release link, valid as long as the list link
 //
 // The admin API (JSON; "Authorization: Bearer ADMIN_TOKEN"; off when no admin token is set):
 //   GET  /api/stats                         held items, mailboxes holding some, open storms
-//   GET  /api/held?mailbox=M&limit=N        held items, oldest first (mailbox optional)
+//   GET  /api/held?mailbox=M&q=TEXT&limit=N held items, oldest first (mailbox optional; q: a
+//                                           case-insensitive part of a subject, the reporting MTA,
+//                                           the sender or the original's recipient)
 //   GET  /api/items/ID                      one item
 //   POST /api/items/ID/release              release it (exactly once, audited as "api")
 //
@@ -50,6 +54,18 @@ struct item_view {
     std::vector<std::string> reasons;
 };
 
+// What the pages show of a storm, for one mailbox.
+struct storm_view {
+    std::int64_t id = 0;
+    std::string mailbox, started_at, ended_at;  // ended_at "" while it lasts
+    std::int64_t bounces = 0, held = 0;         // all it counted; still held for the mailbox
+    std::vector<std::string> top_reporters, sample_subjects;
+};
+
+struct storm_release_outcome {
+    std::int64_t released = 0, already = 0, failed = 0, remaining = 0;  // remaining: past this request's bound
+};
+
 struct release_outcome {
     enum class kind { released, already_released, in_progress, uncertain, deleted, unknown_item, failed } what = kind::failed;
     std::string detail;
@@ -63,7 +79,10 @@ public:
     virtual bool database_ok() = 0;
     virtual std::optional<item_view> item(std::int64_t id) = 0;
     virtual release_outcome release(std::int64_t id, const std::string& who) = 0;
-    virtual std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit) = 0;  // oldest first; "" = all
+    virtual std::vector<item_view> held_for(const std::string& mailbox, std::size_t limit,
+                                            const std::string& search = {}) = 0;  // oldest first; "" = all
+    virtual std::optional<storm_view> storm(std::int64_t storm_id, const std::string& mailbox) = 0;
+    virtual storm_release_outcome release_storm(std::int64_t storm_id, const std::string& mailbox, const std::string& who) = 0;
     struct stats {
         std::int64_t held_items = 0, mailboxes = 0, storms_open = 0;
     };
