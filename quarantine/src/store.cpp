@@ -572,6 +572,9 @@ digest_claim claim_digest(database& db, const std::string& mailbox_in, std::chro
                                         "started_at < now() - make_interval(secs => $2))) ORDER BY held_at, id",
                                     mailbox, lease_seconds);
         } else {
+            // Two passes at once: the second waits here, then finds everything claimed (without
+            // the lock each would take a part, and the mailbox would get two digests).
+            txn.exec_params("SELECT pg_advisory_xact_lock(hashtext('ndrguard digest ' || $1))", mailbox);
             // A digest still 'building' after its lease was left by a pass that stopped before
             // handing anything over: its items are ours now, and it can no longer send.
             auto stale = txn.exec_params(

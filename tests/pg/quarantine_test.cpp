@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -268,6 +269,82 @@ TEST_CASE("a release that crashed before the hand-over is taken over after its l
     auto item = q::get_item(db, id);
     CHECK(item->summary.state == "held");
     CHECK(q::begin_release(db, id, "carol", "test", seconds(300), false).what == o::claimed);
+}
+
+TEST_CASE("digests: each held item claimed by one digest, even by two passes at once") {
+    migrate_once();
+    const std::string mailbox = "digest-race@example.org";
+    {
+        q::database db(conninfo);
+        std::vector<q::held_message> batch;
+        for (int i = 0; i < 200; ++i) batch.push_back(held(mailbox, i % 2 == 0, system_clock::now(), "QD" + std::to_string(i)));
+        batch[1].original_recipient = "bob@example.net";
+        q::hold_messages(db, {}, batch);
+    }
+    std::vector<std::int64_t> a, b;
+    auto pass = [&](std::vector<std::int64_t>& out) {
+        q::database db(conninfo);
+        for (const auto& it : q::claim_digest(db, mailbox, seconds(300)).items) out.push_back(it.id);
+    };
+    std::thread t1(pass, std::ref(a)), t2(pass, std::ref(b));
+    t1.join();
+    t2.join();
+    CHECK(a.size() + b.size() == 200);
+    CHECK((a.empty() || b.empty()));  // one pass has them all, the other none
+    q::database db(conninfo);
+    auto again = q::claim_digest(db, mailbox, seconds(300));
+    CHECK(again.digest_id == 0);
+    CHECK(again.items.empty());
+    const auto all = q::list_items(db, {mailbox, std::nullopt, "held", 0, "bob@example", 1000});
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].original_recipient == "bob@example.net");
+    auto mailboxes = q::mailboxes_to_report(db, seconds(300));
+    CHECK(std::find(mailboxes.begin(), mailboxes.end(), mailbox) == mailboxes.end());
+}
+
+TEST_CASE("digests: sent items are not reported again; refused ones are; a stopped pass is taken over after its lease") {
+    migrate_once();
+    q::database db(conninfo);
+    const std::string mailbox = "digest-life@example.org";
+    q::hold_messages(db, {}, {held(mailbox, false, system_clock::now()), held(mailbox, true, system_clock::now())});
+    auto mailboxes = q::mailboxes_to_report(db, seconds(300));
+    CHECK(std::find(mailboxes.begin(), mailboxes.end(), mailbox) != mailboxes.end());
+
+    // A dry run claims nothing.
+    CHECK(q::claim_digest(db, mailbox, seconds(300), true).items.size() == 2);
+    auto first = q::claim_digest(db, mailbox, seconds(300));
+    REQUIRE(first.items.size() == 2);
+    CHECK(first.storms.empty());
+    CHECK(q::mark_digest_sending(db, first.digest_id));
+    q::finish_digest(db, first.digest_id, true, "250 2.0.0 Ok: queued as D1");
+    CHECK(q::claim_digest(db, mailbox, seconds(300)).items.empty());
+
+    // One more held: only it is in the next digest; the next hop refuses, so it comes back.
+    q::hold_messages(db, {}, {held(mailbox, false, system_clock::now())});
+    auto second = q::claim_digest(db, mailbox, seconds(300));
+    REQUIRE(second.items.size() == 1);
+    q::finish_digest(db, second.digest_id, false, "451 4.3.0 try later");
+    auto third = q::claim_digest(db, mailbox, seconds(300));
+    REQUIRE(third.items.size() == 1);
+    CHECK(third.items[0].id == second.items[0].id);
+
+    // `third` stops while building: after the lease another pass takes its items, and `third`
+    // may no longer send.
+    std::this_thread::sleep_for(milliseconds(1100));
+    auto fourth = q::claim_digest(db, mailbox, seconds(1));
+    REQUIRE(fourth.items.size() == 1);
+    CHECK(fourth.taken_over == 1);
+    CHECK_FALSE(q::mark_digest_sending(db, third.digest_id));
+    CHECK(q::mark_digest_sending(db, fourth.digest_id));
+    // `fourth` stops after handing over: it may have been delivered, so never again.
+    std::this_thread::sleep_for(milliseconds(1100));
+    CHECK(q::claim_digest(db, mailbox, seconds(1)).items.empty());
+    auto history = q::digests_of(db, mailbox, 10);
+    REQUIRE(history.size() == 4);
+    CHECK(history[0].state == "sending");
+    CHECK(history[1].state == "abandoned");
+    CHECK(history[2].state == "failed");
+    CHECK(history[3].state == "sent");
 }
 
 TEST_CASE("delete: held items only, content gone, audited") {

@@ -2,19 +2,19 @@
 
     with Browser() as b:                 # phone-size viewport, 412x915
         b.get("http://127.0.0.1:8080/")
-        b.click("#go")
+        b.click("#go")                   # waits for the page the click loads
         print(b.text("h1"))
 
 Binaries: /usr/bin/chromium and /usr/bin/chromedriver (Debian packages chromium, chromium-driver),
 overridable with NDRGUARD_CHROMIUM and NDRGUARD_CHROMEDRIVER. If either is missing, entering the
 Browser raises BrowserUnavailable, which a test turns into a skip (exit code 77).
 
-Every process is cleaned up on exit, even after an error: the session is deleted, chromedriver is
-stopped, and any chromium process left over (found by process group and by the temp dir in its
-command line) is killed before the temp dir is removed.
+No process is left behind: on exit the session is deleted, chromedriver stopped, and whatever is
+left (found by chromedriver's process group and by the temp dir in its command line) is killed
+before the temp dir is removed. A watchdog process does the same if the test process dies without
+cleaning up (SIGKILL, SIGTERM).
 """
 import base64
-import ctypes
 import http.client
 import json
 import os
@@ -22,23 +22,25 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
 ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"  # W3C web element identifier
+
 # Before a click: flag the document when it starts to leave (form submit, link, location=...).
 _ARM = """window.__ndrguardLeaving = false;
 const leave = () => { window.__ndrguardLeaving = true; };
 addEventListener("beforeunload", leave);
 if (window.navigation) navigation.addEventListener("navigate",
     e => { if (!e.destination.sameDocument) leave(); });"""
+_STATE = """return [window.__ndrguardLeaving === undefined ? "new"
+                 : window.__ndrguardLeaving ? "leaving" : "same", document.readyState];"""
 _NET_ERROR = """if (!location.href.startsWith("chrome-error:")) return null;
 const code = document.querySelector(".error-code");
 return code ? code.textContent : "Chrome error page";"""
-_STATE = """return [window.__ndrguardLeaving === undefined ? "new"
-                 : window.__ndrguardLeaving ? "leaving" : "same", document.readyState];"""
 
 
 class BrowserUnavailable(Exception):
@@ -61,13 +63,65 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _die_with_parent():
-    """preexec_fn: chromedriver gets SIGTERM if our process dies (it then closes chromium)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+# ----- finding and killing what chromedriver started ---------------------------------------------
 
+def _stat(pid):
+    """(state, pgid, start time) of a process, or None if it is gone."""
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[2]), fields[19]
+
+
+def _find_ours(tmp, pgids, seen):
+    """Add to seen {pid: start time} the processes in pgids or naming tmp in their command line
+    (chromium's crash handlers leave the process group, but name tmp)."""
+    marker = tmp.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        stat = _stat(entry)
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if stat and (stat[1] in pgids or marker in cmdline):
+            seen.setdefault(int(entry), stat[2])
+
+
+def _kill_ours(tmp, pgids, seen, timeout=10):
+    """SIGKILL our processes; wait (bounded) until all are gone, zombies reaped by init included."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        _find_ours(tmp, pgids, seen)
+        for pid, start in list(seen.items()):
+            stat = _stat(pid)
+            if stat is None or stat[2] != start:
+                del seen[pid]  # gone (or the pid was reused)
+            elif stat[0] != b"Z":  # a zombie only waits for its parent (often init) to reap it
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if not seen:
+            return
+        time.sleep(0.05)
+
+
+def _watchdog():
+    """`python3 browser.py --watchdog`: stdin gives the temp dir, then chromedriver pgids; at EOF
+    (the test process ended, however) clean up unless Browser.close() already did."""
+    tmp = sys.stdin.readline().strip()
+    pgids = [int(line) for line in sys.stdin if line.strip()]
+    if tmp and os.path.isdir(tmp):
+        _kill_ours(tmp, pgids, {})
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----- the browser -------------------------------------------------------------------------------
 
 class Browser:
     """A headless Chromium session; use as a context manager."""
@@ -75,18 +129,16 @@ class Browser:
     def __init__(self, width=412, height=915, mobile=True, chromium=None, chromedriver=None,
                  startup_timeout=30, page_load_timeout=30):
         """width x height is the CSS viewport; mobile=True emulates a phone (viewport meta honoured,
-        touch events), as desktop Chrome cannot make a window narrower than 500 px."""
+        touch events): desktop Chrome cannot make a window narrower than 500 px."""
         self.width, self.height, self.mobile = width, height, mobile
         self.chromium = chromium or os.environ.get("NDRGUARD_CHROMIUM") or DEFAULT_CHROMIUM
         self.chromedriver = (chromedriver or os.environ.get("NDRGUARD_CHROMEDRIVER")
                              or DEFAULT_CHROMEDRIVER)
         self.startup_timeout = startup_timeout
         self.page_load_timeout = page_load_timeout
-        self._proc = self._tmp = self._session = self._port = self._log = None
-        self._pgids = []  # process groups of chromedriver runs, swept on close()
-        self._seen = {}   # pid -> start time of every chromium-side process seen
-
-    # ----- lifecycle -------------------------------------------------------------------------
+        self._proc = self._tmp = self._session = self._port = self._log = self._watch = None
+        self._pgids = []  # process groups of the chromedriver runs
+        self._seen = {}   # pid -> start time of each process of ours seen so far
 
     def __enter__(self):
         try:
@@ -106,10 +158,17 @@ class Browser:
                 raise BrowserUnavailable("not installed: %s (apt-get install chromium "
                                          "chromium-driver)" % path)
         self._tmp = tempfile.mkdtemp(prefix="ndrguard-browser-")
-        home = os.path.join(self._tmp, "home")
+        self._watch = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--watchdog"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self._tell_watchdog(self._tmp)
+        # Chromium writes crash reports, caches and scratch dirs under $HOME, XDG dirs and
+        # $TMPDIR: keep them all in the temp dir.
+        home, scratch = os.path.join(self._tmp, "home"), os.path.join(self._tmp, "tmp")
         os.mkdir(home)
-        # Chromium writes crash reports and caches under $HOME / XDG dirs: keep them in the temp dir.
-        env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
+        os.mkdir(scratch)
+        env = dict(os.environ, HOME=home, TMPDIR=scratch,
+                   XDG_CONFIG_HOME=os.path.join(home, ".config"),
                    XDG_CACHE_HOME=os.path.join(home, ".cache"))
         self._log = os.path.join(self._tmp, "chromedriver.log")
         for _attempt in range(3):  # the free port may be taken between probing and binding
@@ -118,7 +177,9 @@ class Browser:
                 self._proc = subprocess.Popen(
                     [self.chromedriver, "--port=%d" % self._port, "--enable-chrome-logs"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                    start_new_session=True, preexec_fn=_die_with_parent)
+                    start_new_session=True)
+            self._pgids.append(self._proc.pid)  # start_new_session: it leads its own group
+            self._tell_watchdog(str(self._proc.pid))
             if self._wait_ready():
                 break
             code = self._proc.poll()
@@ -133,7 +194,7 @@ class Browser:
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync",
                 # Debian's wrapper means to add this when /dev/shm is small, but its test breaks
-                # when /dev/shm is mounted twice; small /dev/shm crashes renderers.
+                # when /dev/shm is mounted twice; a small /dev/shm crashes renderers.
                 "--disable-dev-shm-usage",
                 "--user-data-dir=" + os.path.join(self._tmp, "profile"),
                 "--window-size=%d,%d" % (self.width, self.height)]
@@ -151,7 +212,11 @@ class Browser:
             e.args = (e.args[0] + "\nchromedriver/chromium log (tail):\n" + self._log_tail(),)
             raise
         self._session = value["sessionId"]
-        self._sweep()  # note the crash handlers now: they detach from chromium's process group
+        _find_ours(self._tmp, self._pgids, self._seen)  # note the crash handlers while they live
+
+    def _tell_watchdog(self, line):
+        self._watch.stdin.write(line.encode() + b"\n")
+        self._watch.stdin.flush()
 
     def _wait_ready(self):
         """Poll /status until ready; False if chromedriver exited or the wait ran out."""
@@ -181,7 +246,7 @@ class Browser:
     def close(self):
         """Delete the session, stop chromedriver, kill leftovers, remove the temp dir."""
         if self._tmp:
-            self._sweep()
+            _find_ours(self._tmp, self._pgids, self._seen)
         if self._session:
             try:
                 self._call("DELETE", "/session/" + self._session, None, "delete session",
@@ -192,13 +257,20 @@ class Browser:
         if self._proc:
             self._stop_driver()
         if self._tmp:
-            self._kill_leftovers()
+            _kill_ours(self._tmp, self._pgids, self._seen)
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        if self._watch:
+            watch, self._watch = self._watch, None
+            try:
+                watch.stdin.close()
+                watch.wait(15)
+            except Exception:
+                watch.kill()
+                watch.wait()
 
     def _stop_driver(self):
         proc, self._proc = self._proc, None
-        self._pgids.append(proc.pid)  # start_new_session: chromedriver leads its own group
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -207,53 +279,7 @@ class Browser:
                 proc.kill()
                 proc.wait()
 
-    @staticmethod
-    def _stat(pid):
-        """(state, pgid, start time) of a process, or None if it is gone."""
-        try:
-            with open("/proc/%s/stat" % pid, "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            return None
-        return fields[0], int(fields[2]), fields[19]
-
-    def _sweep(self):
-        """Record processes in chromedriver's process groups or naming our temp dir."""
-        marker = self._tmp.encode()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            stat = self._stat(entry)
-            try:
-                with open("/proc/%s/cmdline" % entry, "rb") as f:
-                    cmdline = f.read()
-            except OSError:
-                continue
-            if stat and (stat[1] in self._pgids or marker in cmdline):
-                self._seen.setdefault(int(entry), stat[2])
-
-    def _kill_leftovers(self):
-        """SIGKILL what is still alive; wait (10 s at most) until every one is gone and reaped."""
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            self._sweep()
-            alive = False
-            for pid, start in list(self._seen.items()):
-                stat = self._stat(pid)
-                if stat is None or stat[2] != start:
-                    del self._seen[pid]  # gone (or the pid was reused)
-                    continue
-                alive = True
-                if stat[0] != b"Z":  # a zombie just waits for its parent (often init) to reap it
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            if not alive:
-                return
-            time.sleep(0.05)
-
-    # ----- WebDriver protocol ----------------------------------------------------------------
+    # ----- WebDriver protocol --------------------------------------------------------------------
 
     def _call(self, method, path, body, what, timeout=None):
         """One WebDriver HTTP command; returns its 'value' or raises WebDriverError."""
@@ -270,11 +296,11 @@ class Browser:
         try:
             value = json.loads(raw or b"null")["value"]
         except (ValueError, KeyError, TypeError):
-            raise WebDriverError(what, "HTTP %d" % resp.status, raw[:500].decode("utf-8", "replace"))
-        if resp.status >= 400 or (isinstance(value, dict) and "error" in value
-                                  and "message" in value):
+            raise WebDriverError(what, "HTTP %d" % resp.status,
+                                 raw[:500].decode("utf-8", "replace")) from None
+        if resp.status >= 400:
             value = value if isinstance(value, dict) else {}
-            raise WebDriverError(what, value.get("error", "HTTP %d" % resp.status),
+            raise WebDriverError(what, value.get("error") or "HTTP %d" % resp.status,
                                  (value.get("message") or "").split("\n")[0])
         return value
 
@@ -284,11 +310,11 @@ class Browser:
         return self._call(method, "/session/%s%s" % (self._session, path), body,
                           what or "%s %s" % (method, path))
 
-    # ----- public API ------------------------------------------------------------------------
+    # ----- public API ----------------------------------------------------------------------------
 
     def get(self, url):
-        """Navigate to url and wait for the page to load; raises if Chrome shows its error page
-        (connection refused, ...), which chromedriver itself reports as a success."""
+        """Load url and wait for it; raises on a network error (chromedriver would show Chrome's
+        error page and report success)."""
         self._cmd("POST", "/url", {"url": url}, "get(%r)" % url)
         failed = self._cmd("POST", "/execute/sync", {"script": _NET_ERROR, "args": []},
                            "get(%r)" % url)
@@ -311,7 +337,7 @@ class Browser:
         return value[ELEMENT_KEY]
 
     def find_all(self, css):
-        """Element ids of all matches (possibly empty)."""
+        """Element ids of all matches (possibly none)."""
         value = self._cmd("POST", "/elements", {"using": "css selector", "value": css},
                           "find_all(%r)" % css)
         return [v[ELEMENT_KEY] for v in value]
@@ -332,10 +358,9 @@ class Browser:
         watches the document: a navigation must begin within `settle` seconds to be waited for."""
         what = "click(%r)" % css
         element = self.find(css)
-        self._cmd("POST", "/execute/sync", {"script": _ARM, "args": []}, what + " arming")
+        self._cmd("POST", "/execute/sync", {"script": _ARM, "args": []}, what)
         self._cmd("POST", "/element/%s/click" % element, {}, what)
-        start = time.monotonic()
-        state = None
+        start, state = time.monotonic(), None
         while time.monotonic() - start < self.page_load_timeout:
             try:
                 state = self._cmd("POST", "/execute/sync", {"script": _STATE, "args": []}, what)
@@ -350,7 +375,7 @@ class Browser:
                              % (self.page_load_timeout, state))
 
     def execute(self, script, *args):
-        """Run a JavaScript function body synchronously; returns its return value."""
+        """Run a JavaScript function body (`return ...`) with args; returns its result."""
         return self._cmd("POST", "/execute/sync", {"script": script, "args": list(args)},
                          "execute(%r)" % script[:60])
 
@@ -360,3 +385,7 @@ class Browser:
         with open(path, "wb") as f:
             f.write(png)
         return path
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--watchdog"]:
+    _watchdog()
