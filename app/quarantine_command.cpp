@@ -117,6 +117,7 @@ nlohmann::json item_json(const q::item_summary& s) {
             {"reporting_mta", s.reporting_mta},
             {"subject", s.subject},
             {"original_subject", s.original_subject},
+            {"original_recipient", s.original_recipient},
             {"storm_id", s.storm_id},
             {"size", s.size}};
 }

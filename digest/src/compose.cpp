@@ -49,6 +49,13 @@ std::string shown(std::string_view s, std::size_t max = 120) {
     return out.empty() ? "(none)" : out;
 }
 
+// Who sent the notice: the reporting MTA of a DSN, else the sender of a reply.
+std::string reporter(const held_item& it) {
+    if (!it.reporting_mta.empty()) return shown(it.reporting_mta, 80);
+    if (!it.sender.empty()) return shown(it.sender, 80);
+    return "an unknown server";
+}
+
 std::string reporters_text(const std::vector<std::pair<std::string, std::int64_t>>& r) {
     std::string out;
     for (std::size_t i = 0; i < r.size() && i < 5; ++i)
@@ -79,9 +86,13 @@ std::string text_body(const digest_input& in, const digest_groups& g) {
           << "): these could not be checked against the mail you sent.\n";
         int n = 0;
         for (const held_item* it : g.maybe_genuine) {
-            o << "\n" << ++n << ". " << when(it->held_at) << ", reported by " << shown(it->reporting_mta, 80) << "\n";
-            o << "   Your message: \"" << shown(it->original_subject) << "\"";
-            if (!it->original_recipient.empty()) o << " to " << shown(it->original_recipient, 80);
+            o << "\n" << ++n << ". " << when(it->held_at) << ", from " << reporter(*it) << "\n";
+            if (it->original_subject.empty()) {
+                o << "   Subject: \"" << shown(it->subject) << "\"";
+            } else {
+                o << "   Your message: \"" << shown(it->original_subject) << "\"";
+                if (!it->original_recipient.empty()) o << " to " << shown(it->original_recipient, 80);
+            }
             o << "\n   Why held: " << plain_reason(*it) << "\n";
             o << "   Release: " << in.links.release(it->id) << "\n";
         }
@@ -128,10 +139,11 @@ std::string html_body(const digest_input& in, const digest_groups& g) {
         o << "<h2 style=\"font-size:1.15rem\">May be yours (" << with_thousands(static_cast<std::int64_t>(g.maybe_genuine_total))
           << ")</h2>\n<p>These could not be checked against the mail you sent.</p>\n<ol>\n";
         for (const held_item* it : g.maybe_genuine) {
-            o << "<li style=\"margin-bottom:1rem\"><strong>&ldquo;" << html_escape(shown(it->original_subject)) << "&rdquo;</strong>";
-            if (!it->original_recipient.empty()) o << " to " << html_escape(shown(it->original_recipient, 80));
-            o << "<br><small>" << html_escape(when(it->held_at)) << " &middot; reported by "
-              << html_escape(shown(it->reporting_mta, 80)) << "</small><br>Why held: " << html_escape(plain_reason(*it))
+            const bool has_original = !it->original_subject.empty();
+            o << "<li style=\"margin-bottom:1rem\">" << (has_original ? "Your message " : "")
+              << "<strong>&ldquo;" << html_escape(shown(has_original ? it->original_subject : it->subject)) << "&rdquo;</strong>";
+            if (has_original && !it->original_recipient.empty()) o << " to " << html_escape(shown(it->original_recipient, 80));
+            o << "<br><small>" << html_escape(when(it->held_at)) << " &middot; from " << html_escape(reporter(*it)) << "</small><br>Why held: " << html_escape(plain_reason(*it))
               << "<br><a class=\"release\" style=\"" << button << "\" href=\"" << html_escape(in.links.release(it->id))
               << "\">Release</a></li>\n";
         }
@@ -224,7 +236,7 @@ digest_groups group_items(const digest_input& in) {
             if (g.maybe_genuine.size() < in.max_listed) g.maybe_genuine.push_back(&it);
         } else {
             ++g.forged;
-            ++reporters[it.reporting_mta.empty() ? "(unknown)" : it.reporting_mta];
+            ++reporters[reporter(it)];
             const std::string& subj = it.original_subject.empty() ? it.subject : it.original_subject;
             if (g.forged_subjects.size() < 5 && std::find(g.forged_subjects.begin(), g.forged_subjects.end(), subj) == g.forged_subjects.end())
                 g.forged_subjects.push_back(subj);

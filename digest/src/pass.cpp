@@ -52,7 +52,7 @@ digest_input input_of(const q::digest_claim& claim, const std::string& mailbox, 
     in.message_id = "digest." + std::to_string(claim.digest_id) + "." + random_hex(8) + "@" + o.hop.hostname;
     in.max_listed = o.max_listed;
     for (const auto& s : claim.items)
-        in.items.push_back({s.id, s.held_at, s.klass, s.verification, s.reporting_mta, s.subject, s.original_subject,
+        in.items.push_back({s.id, s.held_at, s.klass, s.verification, s.sender, s.reporting_mta, s.subject, s.original_subject,
                             s.original_recipient, s.notes, s.storm_id});
     for (const auto& s : claim.storms)
         in.storms.push_back({s.id, s.started_at, s.ended_at, s.tally.verified + s.tally.forged + s.tally.unverifiable,

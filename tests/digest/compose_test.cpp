@@ -69,15 +69,15 @@ dg::digest_input sample() {
     in.links.full_list = "https://q.example.org/held/list";
     in.links.valid_until = "2026-12-14";
     // Two that may be genuine, outside storms; a storm of 3 held (one unverifiable); 2 forged.
-    in.items.push_back({1, at("2026-11-29T14:02:00"), "dsn", "unverifiable", "mx.example.net", "Undelivered Mail",
+    in.items.push_back({1, at("2026-11-29T14:02:00"), "dsn", "unverifiable", "", "mx.example.net", "Undelivered Mail",
                         "Quarterly report <draft>", "bob@example.net", {}, 0});
-    in.items.push_back({2, at("2026-11-29T15:00:00"), "autoreply", "unverifiable", "mail.example.com", "Out of office",
+    in.items.push_back({2, at("2026-11-29T15:00:00"), "autoreply", "unverifiable", "carol@example.com", "", "Out of office",
                         "Lunch?", "carol@example.com", {}, 0});
     for (int i = 0; i < 3; ++i)
-        in.items.push_back({10 + i, at("2026-11-29T02:30:00"), "dsn", i == 0 ? "unverifiable" : "forged", "mx1.spam.test",
+        in.items.push_back({10 + i, at("2026-11-29T02:30:00"), "dsn", i == 0 ? "unverifiable" : "forged", "", "mx1.spam.test",
                             "Undelivered", "Cheap watches", "x@spam.test", {"storm"}, 7});
-    in.items.push_back({20, at("2026-11-29T20:00:00"), "autoreply", "forged", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0});
-    in.items.push_back({21, at("2026-11-29T21:00:00"), "autoreply", "forged", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0});
+    in.items.push_back({20, at("2026-11-29T20:00:00"), "autoreply", "forged", "x@spam.test", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0});
+    in.items.push_back({21, at("2026-11-29T21:00:00"), "autoreply", "forged", "x@spam.test", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0});
     in.storms.push_back({7, at("2026-11-29T02:00:00"), at("2026-11-29T04:00:00"), 1243, 1240,
                          {{"mx1.spam.test", 800}, {"mx2.spam.test", 443}}, {"Cheap watches", "Rolex <b>sale</b>"}});
     return in;
@@ -143,6 +143,8 @@ TEST_CASE("grouping: what may be genuine one by one, storms as groups, forged co
     CHECK(g.forged == 2);
     REQUIRE(g.forged_reporters.size() == 1);
     CHECK(g.forged_reporters[0] == std::pair<std::string, std::int64_t>("mx9.spam.test", 2));
+    in.items[5].reporting_mta.clear();  // a reply names no MTA: its sender stands for it
+    CHECK(dg::group_items(in).forged_reporters.size() == 2);
 
     in.max_listed = 1;
     g = dg::group_items(in);
@@ -195,6 +197,8 @@ TEST_CASE("the digest mail: multipart/alternative, UTF-8 text and HTML, links, e
     CHECK((first < storm && storm < forged && forged < list));
     CHECK(text_body.find("Your message: \"Quarterly report <draft>\" to bob@example.net") != std::string::npos);
     CHECK(text_body.find("Mittagessen? Grüße") != std::string::npos);
+    CHECK(text_body.find("2026-11-29 14:02 UTC, from mx.example.net") != std::string::npos);
+    CHECK(text_body.find("2026-11-29 15:00 UTC, from carol@example.com") != std::string::npos);
     CHECK(text_body.find("Release: https://q.example.org/release/item1") != std::string::npos);
     CHECK(text_body.find("Release: https://q.example.org/release/item2") != std::string::npos);
     // Items of the storm and forged ones have no link of their own.

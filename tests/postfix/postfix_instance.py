@@ -68,7 +68,9 @@ BEFORE_QUEUE = """\
 
 
 class Instance:
-    def __init__(self, root, mode, public, filter_port, reinject, sink):
+    def __init__(self, root, mode, public, filter_port, reinject, sink, extra_main=()):
+        """extra_main: more main.cf lines (say, a virtual mailbox domain delivered locally)."""
+        self.extra_main = list(extra_main)
         self.root, self.mode = root, mode
         self.public, self.filter_port, self.reinject, self.sink = public, filter_port, reinject, sink
         self.etc = os.path.join(root, "etc")
@@ -109,6 +111,7 @@ class Instance:
         if self.mode == "after_queue":
             main.append("content_filter = ndrguard:[127.0.0.1]:%d" % self.filter_port)
             main.append("receive_override_options = no_address_mappings")
+        main += self.extra_main
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write("\n".join(main) + "\n")
         extra = AFTER_QUEUE if self.mode == "after_queue" else BEFORE_QUEUE

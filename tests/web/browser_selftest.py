@@ -18,7 +18,8 @@ PAGE = b"""<!doctype html>
 <p>One message is held.</p>
 <form method="post" action="/done"><button type="submit" id="go">Release</button></form>
 </body></html>"""
-DONE = b"""<!doctype html><html><head><title>Done</title></head>
+DONE = b"""<!doctype html><html><head><meta name="viewport" content="width=device-width">
+<title>Done</title></head>
 <body><p id="msg">released</p></body></html>"""
 
 posts = []
