@@ -201,7 +201,7 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
     } else if (key == "digest_max_listed") {
         if (!parse_number(value, digest_max_listed, 1, 1000)) return bad("want 1..1000");
     } else if (key == "digest_lease_seconds") {
-        if (!parse_number(value, digest_lease_seconds, 10, 86400)) return bad("want 10..86400");
+        if (!parse_number(value, digest_lease_seconds, 1, 86400)) return bad("want 1..86400");
     } else if (key == "link_ttl_days") {
         if (!parse_number(value, link_ttl_days, 1, 365)) return bad("want 1..365");
     } else if (key == "release_lease_seconds") {

@@ -9,7 +9,9 @@ throwaway PostgreSQL), smtp_sink.py next hops and the `ndrguard quarantine` comm
     the hand-over delivers once after its lease;
   - the release pages: GET shows and releases nothing, POST releases once, altered and expired
     links refused, /healthz, the mailbox's page, the admin API;
-  - delete, unknown ids, show.
+  - delete, unknown ids, show;
+  - digests: a pass killed before handing its mail over is taken over after its lease and sends
+    once; one killed after the hand-over is never repeated (no item in two digests).
 usage: e2e_quarantine.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR      (exit 77: skipped)"""
 import json
 import os
@@ -264,6 +266,52 @@ def main():
         check("bad usage: exit 2", quarantine("release").returncode == 2 and quarantine("frobnicate").returncode == 2)
         states = {i["id"]: i["state"] for i in json.loads(quarantine("list", "--state", "all", "--json").stdout)}
         check("states after all that", [states.get(i) for i in ids] == ["released", "released", "released", "deleted"], states)
+
+        # Digests, killed half-way. Before the hand-over (the next hop is slow to accept DATA):
+        # the items stay claimed for the lease, then a pass takes them over and sends once.
+        def digest(port, *extra):
+            return [ndrguard, "digest", *db, "--set", "next_hop=127.0.0.1:%d" % port, "--set", "web_secret_file=" + secret_file,
+                    *extra]
+
+        def digests_at(d, mailbox):
+            return [m for m in sink_files(d) if "X-NDRGuard-Digest:" in m and "To: <%s>" % mailbox in m]
+        slow = Sink("slow-digest-sink", SINK_PAUSE_BEFORE_354=30)
+        wait_port(slow.port)
+        victim = subprocess.Popen(digest(slow.port, "--mailbox", "victim2@example.org"), stderr=subprocess.PIPE)
+        procs.append(victim)
+        time.sleep(1.0)
+        victim.kill()
+        victim.wait()
+        soon = subprocess.run(digest(sink.port, "--mailbox", "victim2@example.org"), capture_output=True, text=True)
+        check("digest killed before the hand-over: within its lease, nothing is sent again",
+              soon.returncode == 0 and "result=nothing" in soon.stderr and not digests_at(sink.dir, "victim2@example.org"),
+              soon.stderr)
+        time.sleep(1.5)
+        later = subprocess.run(digest(sink.port, "--mailbox", "victim2@example.org", "--set", "digest_lease_seconds=1"),
+                               capture_output=True, text=True)
+        check("... after the lease, the next pass takes the items over and sends the digest",
+              later.returncode == 0 and "result=sent" in later.stderr and "taken over" in later.stderr and
+              len(digests_at(sink.dir, "victim2@example.org")) == 1, later.stderr)
+        slow.stop()
+        check("... once: the killed pass handed nothing over", not sink_files(slow.dir))
+
+        # After the hand-over (the next hop stored it, its answer is late): never sent again.
+        for i in range(2):
+            send(ports[0], "", ["victim@example.org"], unverifiable_dsn("storm-late-%d" % i), CLIENT)
+        check("the storm at victim@ holds new bounces", wait_for(lambda: len(held("victim@example.org")) == 2, 10))
+        late = Sink("late-digest-sink", SINK_PAUSE_AFTER_DOT=30)
+        wait_port(late.port)
+        victim = subprocess.Popen(digest(late.port, "--mailbox", "victim@example.org"), stderr=subprocess.PIPE)
+        procs.append(victim)
+        check("digest killed after the hand-over: the next hop has it",
+              wait_for(lambda: len(digests_at(late.dir, "victim@example.org")) == 1, 20))
+        victim.kill()
+        victim.wait()
+        time.sleep(1.5)
+        retry = subprocess.run(digest(sink.port, "--set", "digest_lease_seconds=1"), capture_output=True, text=True)
+        check("... the next pass does not report those items again",
+              retry.returncode == 0 and not digests_at(sink.dir, "victim@example.org"), retry.stderr)
+        late.stop()
     finally:
         for p in procs + serves:
             if p.poll() is None:
