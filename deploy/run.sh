@@ -7,6 +7,7 @@
 #                                  Postfix lines that hook it in
 #   deploy/run.sh migrate          (creates and starts the local PostgreSQL first, too)
 #   deploy/run.sh quarantine list  held messages (same database and deploy/ndrguard.conf as serve)
+#   deploy/run.sh digest --mailbox M --dry-run   the digest M would get (same links as serve's pages)
 # Commands that need a database get the local cluster of deploy/local-db.sh unless NDRGUARD_DB
 # names another.
 set -eu
@@ -15,7 +16,7 @@ deploy/setup.sh
 deploy/build.sh >&2
 [ "$#" -eq 0 ] && set -- --help
 case "$1" in
-migrate|serve|quarantine)
+migrate|serve|quarantine|digest)
     if [ -z "${NDRGUARD_DB:-}" ]; then NDRGUARD_DB=$(deploy/local-db.sh start); export NDRGUARD_DB; fi
     ;;
 esac
@@ -33,11 +34,12 @@ if [ "$1" = serve ]; then
     exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" serve --config deploy/ndrguard.conf \
         --set web_listen=127.0.0.1:8025 --set "web_secret_file=${NDRGUARD_DATA_DIR:-var}/web.secret" "$@"
 fi
-if [ "$1" = quarantine ]; then
+if [ "$1" = quarantine ] || [ "$1" = digest ]; then
+    command=$1
     shift
     "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" migrate >/dev/null
     mkdir -p "${NDRGUARD_DATA_DIR:-var}"
-    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" quarantine --config deploy/ndrguard.conf \
+    exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" "$command" --config deploy/ndrguard.conf \
         --set "web_secret_file=${NDRGUARD_DATA_DIR:-var}/web.secret" "$@"
 fi
 exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" "$@"
