@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "config_args.hpp"
+#include "time_text.hpp"
 #include "web_services.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/filter/release.hpp"
@@ -51,14 +52,7 @@ const char* const quarantine_usage =
 
 namespace {
 
-std::string iso(clock_time t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string iso(clock_time t) { return utc_text(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
 std::optional<clock_time> parse_time(const std::string& v, clock_time now) {
     if (v.size() >= 2 && (v.back() == 'm' || v.back() == 'h' || v.back() == 'd')) {

@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "time_text.hpp"
 #include "ndrguard/filter/release.hpp"
 #include "ndrguard/quarantine/store.hpp"
 #include "ndrguard/web/release_token.hpp"
@@ -24,14 +25,7 @@ namespace {
 // One click releases at most this many (a request must end; the page offers the rest).
 constexpr std::size_t storm_release_bound = 2000;
 
-std::string utc_minutes(q::clock_time t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-    return buf;
-}
+std::string utc_minutes(q::clock_time t) { return utc_text(t, "%Y-%m-%d %H:%M UTC"); }
 
 web::item_view view_of(const q::item_summary& s) {
     web::item_view v;

@@ -126,15 +126,22 @@ http_response admin_api(const http_request& req, std::string_view path, std::str
     return json(404, {{"error", "no such path"}});
 }
 
+// The page for a link that is not good for `wanted`, or nothing when it is.
+std::optional<http_response> refusal(const token_check& check, token_action wanted) {
+    if (check.error == token_error::expired)
+        return answer(410, "This link has expired", "Links from the digest work for a limited time. What they name may still be "
+                                                    "in quarantine: your next digest brings a new link, or ask your mail "
+                                                    "administrator.");
+    if (check.error != token_error::none || check.claims.action != wanted)
+        return answer(403, "This link is not valid", "The link is incomplete or was altered. Copy it again from the digest.");
+    return std::nullopt;
+}
+
 http_response storm_page(const http_request& req, std::string_view token, web_services& services, std::string_view secret,
                          std::int64_t now) {
     if (req.method != "GET" && req.method != "POST") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
     const token_check check = verify_token(token, secret, now);
-    if (check.error == token_error::expired)
-        return answer(410, "This link has expired", "Release links are valid for a limited time. The messages may still be "
-                                                    "in quarantine: ask your mail administrator.");
-    if (check.error != token_error::none || check.claims.action != token_action::release_storm)
-        return answer(403, "This link is not valid", "The link is incomplete or was altered. Copy it again from the digest.");
+    if (auto refused = refusal(check, token_action::release_storm)) return *refused;
     const auto storm = services.storm(check.claims.target, check.claims.mailbox);
     if (!storm) return answer(404, "Storm not found", "It may have expired from the quarantine.");
     if (req.method == "GET") {
@@ -189,10 +196,7 @@ http_response route(const http_request& req, web_services& services, std::string
     if (path.substr(0, held_prefix.size()) == held_prefix) {
         if (req.method != "GET") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
         const token_check check = verify_token(path.substr(held_prefix.size()), secret, now);
-        if (check.error == token_error::expired)
-            return answer(410, "This link has expired", "Your next digest brings a new one.");
-        if (check.error != token_error::none || check.claims.action != token_action::list)
-            return answer(403, "This link is not valid", "The link is incomplete or was altered. Copy it again from the digest.");
+        if (auto refused = refusal(check, token_action::list)) return *refused;
         constexpr std::size_t shown = 500;
         const auto items = services.held_for(check.claims.mailbox, shown + 1);
         std::string body = "<p>Messages held for " + html_escape(check.claims.mailbox) + ", oldest first.</p>";
@@ -221,11 +225,7 @@ http_response route(const http_request& req, web_services& services, std::string
 
     const std::string_view token = path.substr(prefix.size());
     const token_check check = verify_token(token, secret, now);
-    if (check.error == token_error::expired)
-        return answer(410, "This link has expired", "Release links are valid for a limited time. The message may still be "
-                                                    "in quarantine: ask your mail administrator.");
-    if (check.error != token_error::none || check.claims.action != token_action::release)
-        return answer(403, "This link is not valid", "The link is incomplete or was altered. Copy it again from the digest.");
+    if (auto refused = refusal(check, token_action::release)) return *refused;
 
     const std::int64_t id = check.claims.target;
     auto it = services.item(id);
