@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "config_args.hpp"
+#include "metrics.hpp"
 #include "web_services.hpp"
 #include "ndrguard/web/http_server.hpp"
 #include "ndrguard/web/release_token.hpp"
@@ -40,7 +41,8 @@ const char* const serve_usage =
     "PostgreSQL); a mailbox past storm_threshold is in storm mode and what cannot be verified is\n"
     "quarantined (held in PostgreSQL, answered 250 after the commit; see ndrguard quarantine).\n"
     "Release pages for the links of digests are served on web_listen (HTTP; GET shows, POST\n"
-    "releases; /healthz).\n"
+    "releases; /healthz; the admin API on /api/ when admin_token_file is set). Prometheus\n"
+    "metrics are served on metrics_listen (GET /metrics), a listener of its own.\n"
     "Exit status: 0 stopped by SIGTERM/SIGINT, 1 start-up failure, 2 usage or configuration error.\n";
 
 int run_serve(const std::vector<std::string>& args) {
@@ -105,8 +107,24 @@ int run_serve(const std::vector<std::string>& args) {
         std::cerr << "ndrguard serve: release pages on http://" << cfg.web_listen << " (links: " << cfg.web_base_url << ")"
                   << (admin_token.empty() ? "" : ", admin API on /api/") << "\n";
     }
-    std::thread pages_thread;
+    // Prometheus metrics, when metrics_listen is set: a listener of its own.
+    std::unique_ptr<web::http_server> metrics_server;
+    metrics_endpoint metrics(server.metrics(), cfg.database, NDRGUARD_VERSION);
+    if (!cfg.metrics_listen.empty()) {
+        try {
+            metrics_server = std::make_unique<web::http_server>(cfg.metrics_listen,
+                                                                [&](const web::http_request& req) { return metrics.handle(req); });
+            metrics_server->bind();
+        } catch (const std::exception& e) {
+            std::cerr << "ndrguard serve: metrics on " << cfg.metrics_listen << ": " << e.what()
+                      << " (set metrics_listen= to run without them)\n";
+            return 1;
+        }
+        std::cerr << "ndrguard serve: metrics on http://" << cfg.metrics_listen << "/metrics\n";
+    }
+    std::thread pages_thread, metrics_thread;
     if (pages) pages_thread = std::thread([&] { pages->run(); });
+    if (metrics_server) metrics_thread = std::thread([&] { metrics_server->run(); });
     std::cerr << "ndrguard serve: listening on " << cfg.listen << ", next hop " << cfg.next_hop << ", mode "
               << (cfg.mode == filter::filter_mode::after_queue ? "after_queue" : "before_queue")
               << (cfg.shadow ? ", shadow" : "") << "\n";
@@ -116,11 +134,13 @@ int run_serve(const std::vector<std::string>& args) {
         std::cerr << "ndrguard serve: signal " << sig << ", stopping\n";
         server.stop();
         if (pages) pages->stop();
+        if (metrics_server) metrics_server->stop();
     });
     server.run();
     // run() returns only after stop(); the waiter has finished or is about to.
     waiter.join();
     if (pages_thread.joinable()) pages_thread.join();
+    if (metrics_thread.joinable()) metrics_thread.join();
     return 0;
 }
 

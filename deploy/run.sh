@@ -32,7 +32,8 @@ if [ "$1" = serve ]; then
     # The release pages too, with their secret beside the local database.
     mkdir -p "${NDRGUARD_DATA_DIR:-var}"
     exec "${NDRGUARD_BUILD_DIR:-build}/app/ndrguard" serve --config deploy/ndrguard.conf \
-        --set web_listen=127.0.0.1:8025 --set "web_secret_file=${NDRGUARD_DATA_DIR:-var}/web.secret" "$@"
+        --set web_listen=127.0.0.1:8025 --set "web_secret_file=${NDRGUARD_DATA_DIR:-var}/web.secret" \
+        --set metrics_listen=127.0.0.1:9325 "$@"
 fi
 if [ "$1" = quarantine ] || [ "$1" = digest ]; then
     command=$1

@@ -9,13 +9,15 @@ set -eu
 # OpenSSL's libcrypto (HMAC-SHA256 of the release links).
 # PostgreSQL 15: the server the tests (and the local run) start. python3: the end-to-end driver.
 # Postfix: the end-to-end tests run a private instance (the system one is never configured).
+# The digest: mimetic. Metrics: prometheus-cpp (core). Tests: Chromium and chromedriver (the
+# release pages in a browser), Prometheus and promtool (scraping, alert rules).
 # Fuzzing: clang with its runtime (libFuzzer, ASan, UBSan). Benchmarks: Sisimai, the peer
 # bounce parser they compare with (only needed for `ctest -L bench`).
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
   nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev libssl-dev python3
   clang libclang-rt-14-dev llvm
   postfix libsisimai-perl util-linux
-  libmimetic-dev chromium chromium-driver"
+  libmimetic-dev chromium chromium-driver prometheus-cpp-dev prometheus"
 
 missing=""
 for p in $PACKAGES; do

@@ -191,6 +191,9 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         web_secret_file = std::string(value);
     } else if (key == "admin_token_file") {
         admin_token_file = std::string(value);
+    } else if (key == "metrics_listen") {
+        if (!value.empty() && !split_host_port(value)) return bad("want host:port, or nothing");
+        metrics_listen = std::string(value);
     } else if (key == "digest_sender") {
         if (value.find_first_of(" \t<>\r\n") != std::string_view::npos || (!value.empty() && value.find('@') == std::string_view::npos))
             return bad("want an address like postmaster@example.org, or nothing");

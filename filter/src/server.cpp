@@ -238,6 +238,7 @@ struct filter_server::impl {
 
     serve_config cfg;
     std::ostream& log;
+    filter_metrics metrics;
     q::sent_log_writer writer;
     q::async_sent_lookups lookups;  // io thread only: concurrent sessions' lookups in one query
     q::group_commit<quarantine_session> holder;
@@ -370,6 +371,9 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     std::vector<std::string> held_ids;
     std::size_t dropped = 0, holds_waiting = 0;
     std::string hold_error;
+    // Its labels in filter_metrics (indexes; see metrics.hpp).
+    std::size_t metric_direction = 0, metric_class = 8, metric_verification = 3, metric_action = 0;
+    enum : std::size_t { act_deliver = 0, act_reject = 1, act_quarantine = 2, act_tempfail = 3, act_dropped = 4 };
 
     // Continues on the io thread (callbacks of other threads come through here).
     template <class F>
@@ -386,6 +390,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         line << "ndrguard: queue_id=" << log_safe(xforward_value(t, "IDENT")) << " client=" << log_safe(client)
              << " from=<" << log_safe(t.mail_from, 100) << "> rcpts=" << t.recipients.size() << " size=" << t.message.size()
              << " direction=" << (outbound ? "outbound" : "inbound");
+        metric_direction = outbound ? 1 : 0;
         out = t;
         if (outbound) return outbound_message();
         // Big messages are classified off the io thread, so that they do not stall the others.
@@ -417,7 +422,9 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                                                                  bool ok, const std::string& error) {
             self->on_io([self, ok, error, db_ms = ms_since(asked)] {
                 self->line << " db_ms=" << db_ms;
+                if (ok) self->m.metrics.records.fetch_add(1, std::memory_order_relaxed);
                 if (!ok) {
+                    self->m.metrics.count_database_error(1);  // record
                     self->line << " action=tempfail error=" << log_safe(error, 300);
                     return self->finish("451 4.3.0 Error: sent log unavailable, try again later");
                 }
@@ -435,6 +442,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
 
     void classified() {
         line << " class=" << det::to_string(r.klass);
+        metric_class = static_cast<std::size_t>(r.klass);
         if (r.klass == det::message_class::not_bounce) {
             line << " action=deliver";
             return reinject(out, [self = shared_from_this()](std::string answer) { self->finish(std::move(answer)); });
@@ -443,9 +451,15 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         m.lookups.submit({r.message_ids, now - std::chrono::days(m.cfg.bounce_window_days)},
                                [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
                                    bool ok, std::vector<q::sent_match>&& matches, const std::string& error) {
-                                   self->on_io([self, ok, matches = std::move(matches), error, db_ms = ms_since(asked)] {
+                                   self->on_io([self, ok, matches = std::move(matches), error, db_ms = ms_since(asked), asked] {
                                        self->line << " db_ms=" << db_ms;
+                                       auto& mx = self->m.metrics;
+                                       mx.lookup_seconds.observe(
+                                           std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
+                                       (ok ? (matches.empty() ? mx.lookups_not_found : mx.lookups_found) : mx.lookups_failed)
+                                           .fetch_add(1, std::memory_order_relaxed);
                                        if (!ok) {
+                                           mx.count_database_error(0);  // lookup
                                            self->line << " error=" << log_safe(error, 300) << " action=tempfail";
                                            return self->finish("451 4.3.0 Error: sent log unavailable, try again later");
                                        }
@@ -462,6 +476,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     // recipients to deliver go to the next hop in one transaction.
     void looked_up(const std::vector<std::string>& found) {
         v = verify(r.message_ids, found);
+        metric_verification = static_cast<std::size_t>(v);
         counted = counts_for_storms(r.klass);
         (v == verification::verified ? seen.verified : v == verification::forged ? seen.forged : seen.unverifiable) = 1;
         {
@@ -513,6 +528,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             for (auto& o : outcomes) o.rejected = 1;
             settle(false);
             line << " action=reject";
+            metric_action = act_reject;
             return finish("550 5.7.1 Error: bounce of a message not sent from here (backscatter)");
         }
         hold();
@@ -552,6 +568,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                 self->on_io([self, i, ok, res, error] {
                     if (!ok) {
                         self->hold_error = error;
+                        self->m.metrics.count_database_error(2);  // hold
                     } else if (res.what == q::hold_result::outcome::dropped_over_cap) {
                         ++self->dropped;
                         self->outcomes[i].dropped = 1;
@@ -588,6 +605,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         const std::size_t held = held_ids.size();
         line << " action=" << (to_deliver.recipients.empty() ? (held ? "quarantine" : "drop")
                                                                : (held || dropped) ? "mixed" : "deliver");
+        metric_action = held ? act_quarantine : to_deliver.recipients.empty() ? act_dropped : act_deliver;
         if (held) {
             line << " quarantine_ids=";
             for (std::size_t i = 0; i < held_ids.size(); ++i) line << (i ? "," : "") << held_ids[i];
@@ -641,6 +659,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                 return then("250 2.0.0 Ok: queued as " + (qid.empty() ? std::string("(unknown)") : qid));
             }
             self->line << " next_hop_reply=" << reply.code;  // not delivered after all
+            self->m.metrics.next_hop_failures.fetch_add(1, std::memory_order_relaxed);
             // A refusal of the next hop is passed on as it is; anything else keeps the message.
             if (reply.code >= 400 && reply.code < 600) return then(std::to_string(reply.code) + " " + first_line);
             then("451 4.3.0 Error: next hop failed");
@@ -649,6 +668,12 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
 
     void finish(std::string answer) {
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        // What Postfix was told decides: a 4xx is a tempfail whatever was planned, a 5xx from
+        // the next hop a refusal.
+        if (answer[0] == '4') metric_action = act_tempfail;
+        else if (answer[0] == '5') metric_action = act_reject;
+        m.metrics.count_message(metric_direction, metric_class, metric_verification, metric_action);
+        m.metrics.message_seconds.observe(ms / 1000.0);
         line << " reply=\"" << answer.substr(0, 80) << "\" ms=" << std::fixed << std::setprecision(1) << ms;
         m.write_log(line.str());
         done(std::move(answer));
@@ -734,6 +759,7 @@ void filter_server::impl::session_ended(int fd) {
     std::lock_guard lock(mu);
     session_fds.erase(fd);
     --sessions;
+    metrics.sessions_active.fetch_sub(1, std::memory_order_relaxed);
     // Only run() waits for sessions to end, and only once stopping: no wake-up per session
     // otherwise (three threads wait on this condition).
     if (stopping) sessions_done.notify_all();
@@ -758,6 +784,8 @@ void filter_server::impl::accept_next(tcp::acceptor& listener, bool outbound_onl
             over = sessions >= cfg.max_sessions;
             if (!over) {
                 ++sessions;
+                metrics.sessions.fetch_add(1, std::memory_order_relaxed);
+                metrics.sessions_active.fetch_add(1, std::memory_order_relaxed);
                 session_fds.insert(socket.native_handle());
             }
         }
@@ -807,6 +835,8 @@ void filter_server::impl::decider() {
 }
 
 filter_server::filter_server(serve_config cfg, std::ostream& log) : impl_(std::make_unique<impl>(std::move(cfg), log)) {}
+
+const filter_metrics& filter_server::metrics() const { return impl_->metrics; }
 filter_server::~filter_server() = default;
 
 namespace {
@@ -894,7 +924,10 @@ void filter_server::impl::storm_sync_loop() {
         try {
             if (!db) db = std::make_unique<q::database>(cfg.database);
             const auto now = std::chrono::system_clock::now();
-            auto states = q::storm_sync(*db, storms.settings(), deltas, watched, now);
+            q::storm_sync_events events;
+            auto states = q::storm_sync(*db, storms.settings(), deltas, watched, now, &events);
+            metrics.storms_started.fetch_add(static_cast<std::uint64_t>(events.started), std::memory_order_relaxed);
+            metrics.storms_ended.fetch_add(static_cast<std::uint64_t>(events.ended), std::memory_order_relaxed);
             {
                 std::lock_guard lock(storms_mu);
                 storms.apply_sync(states);
@@ -927,6 +960,7 @@ void filter_server::impl::storm_sync_loop() {
                 storms.restore(std::move(deltas));  // written with the next sync
             }
             db.reset();
+            metrics.count_database_error(3);  // storm_sync
             if (!failing) write_log("ndrguard: storm counters not written, kept for the next try: error=" + log_safe(e.what(), 300));
             failing = true;
         }

@@ -78,7 +78,7 @@ std::vector<std::string> db_texts(const std::vector<std::string>& v) {
 }  // namespace
 
 std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& s, const std::vector<storm_delta>& deltas,
-                                            const std::vector<std::string>& watched, clock_time now) {
+                                            const std::vector<std::string>& watched, clock_time now, storm_sync_events* events) {
     return guarded("syncing storm counters", [&] {
         auto& conn = db.native().conn;
         pqxx::work txn(conn);
@@ -171,8 +171,9 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
             "      FROM storms o WHERE o.ended_at IS NULL) c WHERE st.id = c.id",
             now_text, since_text, s.exit_threshold);
         // End: quiet for the whole cool-down.
-        txn.exec_params("UPDATE storms SET ended_at = $1::timestamptz WHERE ended_at IS NULL AND quiet_since <= $2::timestamptz",
-                        now_text, pg::timestamp(now - s.cool_down));
+        auto ended = txn.exec_params(
+            "UPDATE storms SET ended_at = $1::timestamptz WHERE ended_at IS NULL AND quiet_since <= $2::timestamptz",
+            now_text, pg::timestamp(now - s.cool_down));
 
         // What was done with them, sample subjects and reporting MTAs: for the open storms, new
         // ones included (what this sync brings is what made the storm).
@@ -210,6 +211,10 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
             touched, since_text);
         for (auto r : rows) out.push_back({r[0].as<std::string>(), r[1].as<std::int64_t>(), r[2].as<std::int64_t>()});
         txn.commit();
+        if (events) {
+            events->started += static_cast<std::int64_t>(entered.size());
+            events->ended += static_cast<std::int64_t>(ended.affected_rows());
+        }
         return out;
     });
 }
@@ -668,6 +673,33 @@ quarantine_totals totals(database& db) {
         auto r = txn.exec1("SELECT coalesce(sum(held_items), 0)::bigint, count(*) FILTER (WHERE held_items > 0), "
                            "(SELECT count(*) FROM storms WHERE ended_at IS NULL) FROM quarantine_mailboxes");
         return quarantine_totals{r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::int64_t>()};
+    });
+}
+
+metrics_snapshot metrics_totals(database& db) {
+    return guarded("reading metrics", [&] {
+        pqxx::read_transaction txn(db.native().conn);
+        metrics_snapshot m;
+        auto r = txn.exec1(
+            "SELECT (SELECT coalesce(sum(held_items), 0)::bigint FROM quarantine_mailboxes), "
+            "(SELECT count(*) FROM storms WHERE ended_at IS NULL), "
+            "(SELECT coalesce(extract(epoch FROM now() - min(held_at)), 0)::float8 FROM quarantine WHERE state = 'held'), "
+            "(SELECT coalesce(extract(epoch FROM max(finished_at)), 0)::float8 FROM digests WHERE state = 'sent')");
+        m.held_items = r[0].as<std::int64_t>();
+        m.storms_open = r[1].as<std::int64_t>();
+        m.oldest_held_age_seconds = r[2].as<double>();
+        m.last_digest_sent = r[3].as<double>();
+        // An attempt handed over and unanswered for an hour will not finish: it is uncertain.
+        for (auto row : txn.exec(
+                 "SELECT CASE state WHEN 'done' THEN 'released' WHEN 'sent' THEN 'uncertain' ELSE 'failed' END, count(*) "
+                 "FROM quarantine_releases WHERE state IN ('done', 'failed', 'superseded') OR "
+                 "(state = 'sent' AND started_at < now() - interval '1 hour') GROUP BY 1"))
+            m.releases[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+        for (auto row : txn.exec("SELECT CASE state WHEN 'sending' THEN 'uncertain' ELSE state END, count(*) FROM digests "
+                                 "WHERE state IN ('sent', 'failed', 'abandoned') OR "
+                                 "(state = 'sending' AND started_at < now() - interval '1 hour') GROUP BY 1"))
+            m.digests[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+        return m;
     });
 }
 

@@ -127,6 +127,7 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.web_secret_file == defaults.web_secret_file);
     CHECK(from_file.link_ttl_days == defaults.link_ttl_days);
     CHECK(from_file.admin_token_file == defaults.admin_token_file);
+    CHECK(from_file.metrics_listen == defaults.metrics_listen);
     CHECK(from_file.digest_sender == defaults.digest_sender);
     CHECK(from_file.digest_from == defaults.digest_from);
     CHECK(from_file.digest_max_listed == defaults.digest_max_listed);
@@ -135,7 +136,7 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     for (const char* key : {"storm_threshold", "storm_exit_threshold", "storm_window_seconds", "storm_cool_down_seconds",
                             "storm_sync_ms", "quarantine_retention_days", "quarantine_max_items", "quarantine_max_mb",
                             "release_lease_seconds", "web_listen", "web_base_url", "web_secret_file", "link_ttl_days", "admin_token_file",
-                            "digest_sender", "digest_from", "digest_max_listed", "digest_lease_seconds"})
+                            "metrics_listen", "digest_sender", "digest_from", "digest_max_listed", "digest_lease_seconds"})
         CHECK_MESSAGE(text.find(std::string("\n") + key + " =") != std::string::npos, key);
     using mc = ndrguard::detector::message_class;
     for (auto c : {mc::dsn, mc::autoreply, mc::feedback})

@@ -62,6 +62,7 @@ struct serve_config {
     std::string web_secret_file = "/var/lib/ndrguard/web.secret";  // created (0600) if missing
     int link_ttl_days = 14;                     // how long a release link works
     std::string admin_token_file;               // bearer token of the admin API ("" = API off)
+    std::string metrics_listen;                 // Prometheus /metrics ("" = off; deploy/run.sh: 127.0.0.1:9325)
     // The digest (ndrguard digest).
     std::string digest_sender;                  // envelope sender ("" = postmaster@hostname)
     std::string digest_from;                    // From: ("" = "Mail quarantine <digest_sender>")

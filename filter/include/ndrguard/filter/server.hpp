@@ -18,6 +18,7 @@
 #include <string>
 
 #include "ndrguard/filter/config.hpp"
+#include "ndrguard/filter/metrics.hpp"
 
 namespace ndrguard::filter {
 
@@ -32,6 +33,8 @@ public:
     void run();
     // Callable from any thread (a signal handler thread): stops accepting.
     void stop();
+    // What it counted so far (read by the metrics endpoint from any thread).
+    const filter_metrics& metrics() const;
 
 private:
     struct impl;

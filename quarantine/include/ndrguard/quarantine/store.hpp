@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,8 +17,14 @@ namespace ndrguard::quarantine {
 // Writes one instance's deltas and reads back the state of those mailboxes and of `watched`
 // ones, in one transaction: counters upserted per (mailbox, bucket), storms entered, gone quiet
 // or ended by the thresholds, deltas added to the open storms.
+// `events`, when given, counts the storms this call opened and ended (exactly one instance's sync
+// opens or ends each storm).
+struct storm_sync_events {
+    std::int64_t started = 0, ended = 0;
+};
 std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& s, const std::vector<storm_delta>& deltas,
-                                            const std::vector<std::string>& watched, clock_time now);
+                                            const std::vector<std::string>& watched, clock_time now,
+                                            storm_sync_events* events = nullptr);
 
 struct storm_record {
     std::int64_t id = 0;
@@ -162,5 +169,15 @@ struct quarantine_totals {
     std::int64_t held_items = 0, mailboxes = 0, storms_open = 0;
 };
 quarantine_totals totals(database& db);
+
+// What the metrics endpoint reads at each scrape (cheap: indexed or small tables).
+struct metrics_snapshot {
+    std::int64_t held_items = 0, storms_open = 0;
+    double oldest_held_age_seconds = 0;
+    std::map<std::string, std::int64_t> releases;  // released, failed, uncertain
+    std::map<std::string, std::int64_t> digests;   // sent, failed, abandoned, uncertain
+    double last_digest_sent = 0;                   // Unix time, 0: never
+};
+metrics_snapshot metrics_totals(database& db);
 
 }  // namespace ndrguard::quarantine
