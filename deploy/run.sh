@@ -26,7 +26,7 @@ if [ "$1" = serve ]; then
         echo "---- hook ndrguard into Postfix (after queue): master.cf ----"
         cat deploy/postfix/master.cf.snippet
         echo "---- main.cf ----"
-        echo "content_filter = ndrguard:[127.0.0.1]:10025"
+        cat deploy/postfix/main.cf.snippet
         echo "---- (before queue instead: deploy/postfix/before-queue.snippet) ----"
     } >&2
     # The release pages too, with their secret beside the local database.

@@ -52,12 +52,18 @@ REINJECT = """\
 AFTER_QUEUE = """\
 127.0.0.1:{public} inet n - n - - smtpd
     -o smtpd_authorized_xforward_hosts=127.0.0.0/8
-ndrguard  unix  -       -       n       -       10      smtp
-    -o syslog_name=postfix/ndrguard
-    -o smtp_send_xforward_command=yes
-    -o disable_mime_output_conversion=yes
-    -o smtp_generic_maps=
 """
+
+# The lines we ship (deploy/postfix/), used as they are but for the ports: what the tests run
+# is what administrators paste.
+DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "postfix")
+
+
+def shipped(name, filter_port, reinject):
+    with open(os.path.join(DEPLOY, name)) as f:
+        text = f.read()
+    return text.replace("127.0.0.1:10026", "127.0.0.1:%d" % reinject).replace(
+        "[127.0.0.1]:10025", "[127.0.0.1]:%d" % filter_port).replace("127.0.0.1:10025", "127.0.0.1:%d" % filter_port)
 
 BEFORE_QUEUE = """\
 127.0.0.1:{public} inet n - n - 20 smtpd
@@ -109,15 +115,15 @@ class Instance:
             "maximal_backoff_time = 10s",
         ]
         if self.mode == "after_queue":
-            main.append("content_filter = ndrguard:[127.0.0.1]:%d" % self.filter_port)
-            main.append("receive_override_options = no_address_mappings")
+            main += [l for l in shipped("main.cf.snippet", self.filter_port, self.reinject).splitlines()
+                     if l.strip() and not l.startswith("#")]
         main += self.extra_main
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write("\n".join(main) + "\n")
         extra = AFTER_QUEUE if self.mode == "after_queue" else BEFORE_QUEUE
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(MASTER_BASE + extra.format(public=self.public, filter=self.filter_port) +
-                    REINJECT.format(reinject=self.reinject))
+                    shipped("master.cf.snippet", self.filter_port, self.reinject))
 
     def postfix(self, *args):
         return subprocess.run(["postfix", "-c", self.etc] + list(args), capture_output=True, text=True)
