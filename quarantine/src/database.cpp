@@ -42,8 +42,11 @@ migration_report migrate(database& db, const std::filesystem::path& sql_dir) {
         // Held until this transaction ends; every version is applied inside it, so a failure
         // leaves the schema as it was.
         txn.exec("SELECT pg_advisory_xact_lock(7426113)");  // ndrguard's migration lock
-        txn.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+        // Only when missing: the least-privileged roles (deploy/postgres/roles.sql) may not create
+        // tables, and an up-to-date schema needs nothing from them but this read.
+        if (txn.exec1("SELECT to_regclass('schema_migrations') IS NULL")[0].as<bool>())
+            txn.exec("CREATE TABLE schema_migrations ("
+                     " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
         std::set<int> done;
         for (auto row : txn.exec("SELECT version FROM schema_migrations")) done.insert(row[0].as<int>());
         for (const auto& [version, path] : files) {
@@ -172,7 +175,7 @@ std::size_t sent_log::drop_days_before(day first_kept) {
         if (d >= first_kept) break;
         guarded("dropping an old sent_log day", [&] {
             pqxx::work txn(db_.native().conn);
-            txn.exec("DROP TABLE IF EXISTS " + txn.quote_name(partition_name(d)));
+            pg::drop_day_partition(txn, "sent_log", d);
             txn.commit();
         });
         known_days_.erase(d);

@@ -73,15 +73,16 @@ inline std::vector<std::string> split_joined(const std::string& text) {
     return out;
 }
 
-// CREATE TABLE IF NOT EXISTS table_YYYYMMDD PARTITION OF table, under a lock so that two
-// instances creating the same day do not collide.
+// table_YYYYMMDD, by sql/0005's function (it runs as the schema's owner: ndrguard's own roles
+// have no DDL rights).
 inline void create_day_partition(pqxx::connection& conn, const std::string& table, day d) {
     pqxx::work txn(conn);
-    txn.exec("SELECT pg_advisory_xact_lock(7426114)");
-    txn.exec("CREATE TABLE IF NOT EXISTS " + txn.quote_name(partition_name(d, table)) + " PARTITION OF " +
-             txn.quote_name(table) + " FOR VALUES FROM (" + txn.quote(iso_date(d)) + ") TO (" +
-             txn.quote(iso_date(d + std::chrono::days(1))) + ")");
+    txn.exec_params("SELECT ndrguard_create_day_partition($1, $2::date)", table, iso_date(d));
     txn.commit();
+}
+
+inline void drop_day_partition(pqxx::work& txn, const std::string& table, day d) {
+    txn.exec_params("SELECT ndrguard_drop_day_partition($1, $2::date)", table, iso_date(d));
 }
 
 // The day partitions of a table, oldest first.

@@ -525,13 +525,13 @@ expiry_report expire_quarantine(database& db, day first_kept) {
         if (d >= first_kept) break;
         guarded("expiring a quarantine day", [&] {
             pqxx::work txn(conn);
-            const std::string table = txn.quote_name(partition_name(d, "quarantine"));
-            for (auto r : txn.exec("SELECT mailbox, count(*), sum(size)::bigint FROM " + table +
-                                   " WHERE state IN ('held', 'releasing') GROUP BY mailbox ORDER BY mailbox")) {
+            for (auto r : txn.exec_params("SELECT mailbox, count(*), sum(size)::bigint FROM quarantine WHERE held_day = $1::date "
+                                          "AND state IN ('held', 'releasing') GROUP BY mailbox ORDER BY mailbox",
+                                          iso_date(d))) {
                 adjust_usage(txn, r[0].as<std::string>(), -r[1].as<std::int64_t>(), -r[2].as<std::int64_t>());
                 report.items_dropped += r[1].as<std::int64_t>();
             }
-            txn.exec("DROP TABLE " + table);
+            pg::drop_day_partition(txn, "quarantine", d);
             txn.commit();
         });
         ++report.days_dropped;

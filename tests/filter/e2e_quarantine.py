@@ -10,6 +10,8 @@ throwaway PostgreSQL), smtp_sink.py next hops and the `ndrguard quarantine` comm
   - the release pages: GET shows and releases nothing, POST releases once, altered and expired
     links refused, /healthz, the mailbox's page, the admin API;
   - delete, unknown ids, show;
+  - every component runs as its least-privileged role of deploy/postgres/roles.sql, and a role
+    cannot do what it was not granted;
   - digests: a pass killed before handing its mail over is taken over after its lease and sends
     once; one killed after the hand-over is never repeated (no item in two digests).
 usage: e2e_quarantine.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR      (exit 77: skipped)"""
@@ -60,7 +62,13 @@ def main():
     pg_dir, conninfo = fresh_postgres(work, pg_cluster)
     if conninfo is None:
         return 77
-    db = ["--db", conninfo]
+    # Each component as its least-privileged role (deploy/postgres/roles.sql), the schema
+    # migrated by its owner first: what the roles grant is what the test exercises.
+    subprocess.run([ndrguard, "migrate", "--db", conninfo, "--sql-dir", sql_dir], check=True, capture_output=True)
+    roles_sql = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "postgres", "roles.sql")
+    subprocess.run(["psql", conninfo, "-q", "-v", "ON_ERROR_STOP=1", "-f", roles_sql], check=True)
+    as_role = lambda role: ["--db", conninfo.replace("user=postgres", "user=" + role)]
+    db = as_role("ndrguard_admin")
 
     def quarantine(*args, **kw):
         return subprocess.run([ndrguard, "quarantine", *args, *db, "--set", "release_lease_seconds=2"] + web,
@@ -78,7 +86,7 @@ def main():
     web = ["--set", "web_listen=127.0.0.1:%d" % web_port, "--set", "web_base_url=http://127.0.0.1:%d" % web_port,
            "--set", "web_secret_file=" + secret_file, "--set", "admin_token_file=" + admin_file]
     logs = [open(os.path.join(work, "serve%d.log" % i), "w") for i in range(2)]
-    serves = [subprocess.Popen([ndrguard, "serve", *db, "--sql-dir", sql_dir,
+    serves = [subprocess.Popen([ndrguard, "serve", *as_role("ndrguard_filter"), "--sql-dir", sql_dir,
                                 "--set", "listen=127.0.0.1:%d" % p, "--set", "next_hop=127.0.0.1:%d" % sink.port,
                                 "--set", "warm_up=off", "--set", "storm_threshold=5", "--set", "storm_exit_threshold=1",
                                 "--set", "storm_sync_ms=100"] + (web if p == ports[0] else []), stderr=log)
@@ -267,10 +275,33 @@ def main():
         states = {i["id"]: i["state"] for i in json.loads(quarantine("list", "--state", "all", "--json").stdout)}
         check("states after all that", [states.get(i) for i in ids] == ["released", "released", "released", "deleted"], states)
 
+        # Least privilege: a role has what it needs and nothing more.
+        def psql_as(role, sql):
+            return subprocess.run(["psql", conninfo.replace("user=postgres", "user=" + role), "-c", sql],
+                                  capture_output=True, text=True)
+        for role, sql in (("ndrguard_digest", "INSERT INTO sent_log (sent_day, id_hash, message_id, sender, recipients, sent_at) "
+                                              "VALUES (current_date, 1, 'x', '', '{}', now())"),
+                          ("ndrguard_digest", "UPDATE quarantine SET state = 'released'"),
+                          ("ndrguard_filter", "DELETE FROM quarantine"),
+                          ("ndrguard_filter", "DROP TABLE storms"),
+                          ("ndrguard_admin", "CREATE TABLE x (i int)"),
+                          ("ndrguard_filter", "DELETE FROM digests")):
+            r = psql_as(role, sql)
+            check("least privilege: %s may not %s" % (role, sql.split(" (")[0][:40]),
+                  r.returncode != 0 and ("permission denied" in r.stderr or "must be owner" in r.stderr), r.stdout + r.stderr)
+
+        r = psql_as("ndrguard_filter", "SELECT ndrguard_create_day_partition('quarantine', '2001-01-01'); "
+                                       "SELECT ndrguard_drop_day_partition('quarantine', '2001-01-01')")
+        check("least privilege: serve creates and drops day partitions through the functions", r.returncode == 0, r.stderr)
+        r = psql_as("ndrguard_filter", "SELECT ndrguard_create_day_partition('storms', '2001-01-01')")
+        check("... of the partitioned tables only", r.returncode != 0 and "has no day partitions" in r.stderr, r.stderr)
+        r = psql_as("ndrguard_digest", "SELECT ndrguard_drop_day_partition('quarantine', '2001-01-01')")
+        check("... and the digest's role may not", r.returncode != 0 and "permission denied" in r.stderr, r.stderr)
+
         # Digests, killed half-way. Before the hand-over (the next hop is slow to accept DATA):
         # the items stay claimed for the lease, then a pass takes them over and sends once.
         def digest(port, *extra):
-            return [ndrguard, "digest", *db, "--set", "next_hop=127.0.0.1:%d" % port, "--set", "web_secret_file=" + secret_file,
+            return [ndrguard, "digest", *as_role("ndrguard_digest"), "--set", "next_hop=127.0.0.1:%d" % port, "--set", "web_secret_file=" + secret_file,
                     *extra]
 
         def digests_at(d, mailbox):
