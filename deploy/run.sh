@@ -8,6 +8,8 @@
 #   deploy/run.sh migrate          (creates and starts the local PostgreSQL first, too)
 #   deploy/run.sh quarantine list  held messages (same database and deploy/ndrguard.conf as serve)
 #   deploy/run.sh digest --mailbox M --dry-run   the digest M would get (same links as serve's pages)
+#   deploy/run.sh demo             a storm and genuine bounces through a private Postfix: the
+#                                  quarantine, metrics and digests they make, in a minute
 # Commands that need a database get the local cluster of deploy/local-db.sh unless NDRGUARD_DB
 # names another.
 set -eu
@@ -16,6 +18,9 @@ deploy/setup.sh
 deploy/build.sh >&2
 [ "$#" -eq 0 ] && set -- --help
 case "$1" in
+demo)
+    exec python3 deploy/demo.py "$@"
+    ;;
 migrate|serve|quarantine|digest)
     if [ -z "${NDRGUARD_DB:-}" ]; then NDRGUARD_DB=$(deploy/local-db.sh start); export NDRGUARD_DB; fi
     ;;
