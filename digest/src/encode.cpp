@@ -28,6 +28,22 @@ bool plain_ascii(std::string_view s) {
 
 }  // namespace
 
+std::string valid_utf8(std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size());
+    for (std::size_t i = 0; i < bytes.size();) {
+        const std::size_t n = utf8_sequence(bytes, i);
+        if (n == 0) {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        } else {
+            out.append(bytes.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
 std::string encode_header_text(std::string_view utf8, std::size_t first_line_used) {
     if (plain_ascii(utf8) && first_line_used + utf8.size() <= 998) return std::string(utf8);
     constexpr std::string_view open = "=?UTF-8?Q?", close = "?=";
@@ -84,7 +100,7 @@ std::string quoted_printable(std::string_view text) {
         std::size_t nl = text.find('\n', pos);
         if (nl == std::string_view::npos) nl = text.size();
         std::string_view line = text.substr(pos, nl - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (nl < text.size() && !line.empty() && line.back() == '\r') line.remove_suffix(1);  // CR LF: one line end
         std::size_t used = 0;
         for (std::size_t i = 0; i < line.size(); ++i) {
             const auto c = static_cast<unsigned char>(line[i]);

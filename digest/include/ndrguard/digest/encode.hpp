@@ -12,6 +12,10 @@ namespace ndrguard::digest {
 // first line the field name already takes ("Subject: " = 9). Invalid UTF-8 is replaced by U+FFFD.
 std::string encode_header_text(std::string_view utf8, std::size_t first_line_used = 0);
 
+// The text with every byte that does not begin a valid UTF-8 sequence replaced by U+FFFD: what
+// encode_header_text encodes.
+std::string valid_utf8(std::string_view bytes);
+
 // A body as quoted-printable (RFC 2045): CRLF line ends for \n, lines of at most 76 characters
 // with soft breaks, trailing blanks encoded, a line-initial "From " encoded (mbox safety).
 std::string quoted_printable(std::string_view text);
