@@ -34,6 +34,7 @@ web::item_view view_of(const q::item_summary& s) {
     v.state = s.state;
     v.held_at = utc_minutes(s.held_at);
     v.reporting_mta = s.reporting_mta;
+    v.sender = s.sender;
     v.subject = s.subject;
     v.original_subject = s.original_subject;
     v.verification = s.verification;

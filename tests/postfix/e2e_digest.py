@@ -211,8 +211,9 @@ def main():
 
             b.get(release_links[0])
             b.screenshot(os.path.join(shots, "02-release-confirm.png"))
-            check("the release link shows a confirmation page", b.text("h1") == "Release this message?" and
-                  "Out of office: Quarterly report" in b.text("body"), b.text("body")[:300])
+            check("the release link shows a confirmation page: what, and who sent it",
+                  b.text("h1") == "Release this message?" and "Out of office: Quarterly report" in b.text("body") and
+                  "bob@partner.test" in b.text("body"), b.text("body")[:300])
             time.sleep(2)
             check("a GET alone releases nothing", not delivered_releases() and
                   any(i["id"] == maybe[0]["id"] for i in quarantine_json(db, "--mailbox", ALICE)))

@@ -39,7 +39,8 @@ std::string describe(const item_view& it) {
     };
     row("For", it.mailbox);
     row("Held at", it.held_at);
-    row("Reported by", it.reporting_mta);
+    // A DSN names the server that reports it; a reply has only its sender.
+    row("Reported by", it.reporting_mta.empty() ? it.sender : it.reporting_mta);
     row("Subject of the bounce", it.subject);
     row("Subject of the message it returns", it.original_subject);
     std::string why = it.verification == "forged"         ? "it names a message that was never sent from here"
@@ -60,7 +61,7 @@ http_response json(int status, const nlohmann::json& j) {
 nlohmann::json item_json(const item_view& it) {
     return {{"id", it.id},           {"mailbox", it.mailbox},
             {"state", it.state},     {"held_at", it.held_at},
-            {"reporting_mta", it.reporting_mta}, {"subject", it.subject},
+            {"reporting_mta", it.reporting_mta}, {"sender", it.sender}, {"subject", it.subject},
             {"original_subject", it.original_subject}, {"verification", it.verification},
             {"reasons", it.reasons}};
 }
@@ -207,7 +208,8 @@ http_response route(const http_request& req, web_services& services, std::string
             token_claims release_claims{token_action::release, it.id, check.claims.mailbox, check.claims.expires_at};
             body += "<li><a href=\"/release/" + html_escape(make_token(release_claims, secret)) + "\">" +
                     html_escape(it.original_subject.empty() ? it.subject : it.original_subject) + "</a><br><small>" +
-                    html_escape(it.held_at) + " &middot; " + html_escape(it.reporting_mta.empty() ? "-" : it.reporting_mta) +
+                    html_escape(it.held_at) + " &middot; " +
+                    html_escape(!it.reporting_mta.empty() ? it.reporting_mta : !it.sender.empty() ? it.sender : "-") +
                     " &middot; " + html_escape(it.verification) + "</small></li>";
         }
         body += "</ul>";

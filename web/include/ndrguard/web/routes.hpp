@@ -50,7 +50,7 @@ struct http_response {
 // What the pages show of a held item.
 struct item_view {
     std::int64_t id = 0;
-    std::string mailbox, state, held_at, reporting_mta, subject, original_subject, verification;
+    std::string mailbox, state, held_at, reporting_mta, sender, subject, original_subject, verification;
     std::vector<std::string> reasons;
 };
 
