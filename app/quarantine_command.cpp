@@ -45,6 +45,9 @@ const char* const quarantine_usage =
     "  storms [--mailbox M] [--since T] [--json]\n"
     "                       storms: mailbox, start, end, counts by verdict and action, top reporting\n"
     "                       MTAs, sample subjects (--since default: 7d)\n"
+    "  digests [--mailbox M] [--limit N] [--json]\n"
+    "                       the digests sent (newest first): state sent, failed, abandoned (taken\n"
+    "                       over), sending (handed over, no answer: never resent), items, reply\n"
     "\n"
     "T is a UTC date or time (2026-11-20, 2026-11-20T08:00:00) or an age (90m, 24h, 7d).\n"
     "Exit status: 0 done; 1 some ID was unknown, not released or not deleted, or the database\n"
@@ -360,6 +363,22 @@ int run_quarantine(const std::vector<std::string>& args) {
                     for (const auto& subj : s.sample_subjects) std::cout << "    \"" << printable(subj) << "\"\n";
                 }
                 std::cout << list.size() << " storm(s)\n";
+            }
+            return 0;
+        }
+        if (sub == "digests") {
+            auto list = q::digests_of(db, mailbox, limit);
+            if (json) {
+                nlohmann::json out = nlohmann::json::array();
+                for (const auto& d : list)
+                    out.push_back({{"id", d.id}, {"mailbox", d.mailbox}, {"state", d.state}, {"started_at", iso(d.started_at)},
+                                   {"items", d.items}, {"reply", d.reply}});
+                std::cout << out.dump(2) << "\n";
+            } else {
+                for (const auto& d : list)
+                    std::cout << d.id << "  " << iso(d.started_at) << "  " << printable(d.mailbox, 60) << "  " << d.state
+                              << "  items=" << d.items << "  " << printable(d.reply, 100) << "\n";
+                std::cout << list.size() << " digest(s)\n";
             }
             return 0;
         }

@@ -342,6 +342,10 @@ def main():
         retry = subprocess.run(digest(sink.port, "--set", "digest_lease_seconds=1"), capture_output=True, text=True)
         check("... the next pass does not report those items again",
               retry.returncode == 0 and not digests_at(sink.dir, "victim@example.org"), retry.stderr)
+        history = {m: [d["state"] for d in json.loads(quarantine("digests", "--mailbox", m, "--json").stdout or "[]")]
+                   for m in ("victim@example.org", "victim2@example.org")}
+        check("quarantine digests: the history says what happened to each",
+              history == {"victim@example.org": ["sending"], "victim2@example.org": ["sent", "abandoned"]}, history)
         late.stop()
     finally:
         for p in procs + serves:
