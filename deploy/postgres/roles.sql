@@ -29,9 +29,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON storms TO ndrguard_filter;
 GRANT SELECT, INSERT, UPDATE ON storm_reporters TO ndrguard_filter;
 GRANT SELECT, INSERT, UPDATE ON quarantine TO ndrguard_filter;
 GRANT SELECT, INSERT, UPDATE ON quarantine_mailboxes TO ndrguard_filter;
-GRANT SELECT, INSERT, UPDATE ON quarantine_releases TO ndrguard_filter;
+GRANT SELECT, INSERT, UPDATE, DELETE ON quarantine_releases TO ndrguard_filter;
 GRANT INSERT ON quarantine_audit TO ndrguard_filter;
-GRANT SELECT ON digests TO ndrguard_filter;
+GRANT SELECT, DELETE ON digests TO ndrguard_filter;
+GRANT SELECT, INSERT, UPDATE ON ndrguard_totals TO ndrguard_filter;
 GRANT USAGE ON SEQUENCE quarantine_id_seq, storms_id_seq, quarantine_releases_id_seq, quarantine_audit_id_seq
     TO ndrguard_filter;
 GRANT EXECUTE ON FUNCTION ndrguard_create_day_partition(text, date), ndrguard_drop_day_partition(text, date)
@@ -42,14 +43,18 @@ GRANT SELECT ON quarantine, storms, storm_reporters TO ndrguard_digest;
 GRANT UPDATE (digest_id) ON quarantine TO ndrguard_digest;
 GRANT SELECT, INSERT, UPDATE, DELETE ON digests TO ndrguard_digest;
 GRANT USAGE ON SEQUENCE digests_id_seq TO ndrguard_digest;
+GRANT SELECT, INSERT, UPDATE ON ndrguard_totals TO ndrguard_digest;
 
 -- quarantine (the command line): what serve may do with held messages and storms, plus
 -- deleting and purging; reads digests.
-GRANT SELECT ON sent_log, ndr_counts, digests TO ndrguard_admin;
+GRANT SELECT ON sent_log, ndr_counts TO ndrguard_admin;
+GRANT SELECT, DELETE ON digests TO ndrguard_admin;
+GRANT SELECT, INSERT, UPDATE ON ndrguard_totals TO ndrguard_admin;
 GRANT SELECT, UPDATE, DELETE ON storms TO ndrguard_admin;
 GRANT SELECT ON storm_reporters TO ndrguard_admin;
 GRANT SELECT, UPDATE ON quarantine TO ndrguard_admin;
-GRANT SELECT, INSERT, UPDATE ON quarantine_mailboxes, quarantine_releases TO ndrguard_admin;
+GRANT SELECT, INSERT, UPDATE ON quarantine_mailboxes TO ndrguard_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON quarantine_releases TO ndrguard_admin;
 GRANT INSERT ON quarantine_audit TO ndrguard_admin;
 GRANT USAGE ON SEQUENCE quarantine_releases_id_seq, quarantine_audit_id_seq TO ndrguard_admin;
 GRANT EXECUTE ON FUNCTION ndrguard_drop_day_partition(text, date) TO ndrguard_admin;

@@ -404,6 +404,14 @@ std::optional<item_detail> get_item(database& db, std::int64_t id) {
 
 namespace {
 
+// Adds to a running total of sql/0006 (read by the metrics).
+void add_total(pqxx::work& txn, const char* name, std::int64_t n) {
+    if (n == 0) return;
+    txn.exec_params("INSERT INTO ndrguard_totals (name, value) VALUES ($1, $2) "
+                    "ON CONFLICT (name) DO UPDATE SET value = ndrguard_totals.value + excluded.value",
+                    name, n);
+}
+
 void adjust_usage(pqxx::work& txn, const std::string& mailbox, std::int64_t items, std::int64_t bytes) {
     txn.exec_params("UPDATE quarantine_mailboxes SET held_items = greatest(held_items + $2, 0), "
                     "held_bytes = greatest(held_bytes + $3, 0) WHERE mailbox = $1",
@@ -458,6 +466,7 @@ release_claim begin_release(database& db, std::int64_t item_id, const std::strin
             // A crashed attempt that never handed the message over, or forced: superseded.
             txn.exec_params("UPDATE quarantine_releases SET state = 'superseded', finished_at = now() WHERE id = $1",
                             last[0][0].as<std::int64_t>());
+            add_total(txn, "releases_failed", 1);
         }
         txn.exec_params("UPDATE quarantine SET state = 'releasing', state_changed_at = now() WHERE id = $1", item_id);
         c.attempt_id = txn.exec_params1("INSERT INTO quarantine_releases (item_id, requested_by, via, state, started_at) "
@@ -493,6 +502,7 @@ void finish_release(database& db, std::int64_t attempt_id, bool delivered, const
                                         "RETURNING mailbox, size",
                                         r[0][0].as<std::int64_t>(), delivered ? "released" : "held");
             if (delivered && !item.empty()) adjust_usage(txn, item[0][0].as<std::string>(), -1, -item[0][1].as<std::int64_t>());
+            add_total(txn, delivered ? "releases_released" : "releases_failed", 1);
         }
         txn.commit();
     });
@@ -536,6 +546,16 @@ expiry_report expire_quarantine(database& db, day first_kept) {
         });
         ++report.days_dropped;
     }
+    // What was held on those days is gone: so are its release attempts and digests (their
+    // totals stay in ndrguard_totals). The audit of deletions is kept.
+    guarded("pruning release attempts and digests", [&] {
+        pqxx::work txn(conn);
+        txn.exec_params("DELETE FROM quarantine_releases WHERE started_at < $1::date AND state NOT IN ('started', 'sent')",
+                        iso_date(first_kept));
+        txn.exec_params("DELETE FROM digests WHERE started_at < $1::date AND state NOT IN ('building', 'sending')",
+                        iso_date(first_kept));
+        txn.commit();
+    });
     return report;
 }
 
@@ -588,6 +608,7 @@ digest_claim claim_digest(database& db, const std::string& mailbox_in, std::chro
                 mailbox, lease_seconds);
             std::vector<std::int64_t> stale_ids;
             for (auto r : stale) stale_ids.push_back(r[0].as<std::int64_t>());
+            add_total(txn, "digests_abandoned", static_cast<std::int64_t>(stale_ids.size()));
             if (!stale_ids.empty())
                 c.taken_over = txn.exec_params1("SELECT count(*) FROM quarantine WHERE mailbox = $1 AND state = 'held' AND "
                                                 "digest_id = ANY($2::bigint[])",
@@ -640,8 +661,10 @@ bool mark_digest_sending(database& db, std::int64_t digest_id) {
 void finish_digest(database& db, std::int64_t digest_id, bool sent, const std::string& reply) {
     guarded("finishing a digest", [&] {
         pqxx::work txn(db.native().conn);
-        txn.exec_params("UPDATE digests SET state = $2, finished_at = now(), reply = $3 WHERE id = $1", digest_id,
-                        sent ? "sent" : "failed", db_utf8(reply, 500));
+        auto r = txn.exec_params("UPDATE digests SET state = $2, finished_at = now(), reply = $3 "
+                                 "WHERE id = $1 AND state IN ('building', 'sending')",
+                                 digest_id, sent ? "sent" : "failed", db_utf8(reply, 500));
+        add_total(txn, sent ? "digests_sent" : "digests_failed", static_cast<std::int64_t>(r.affected_rows()));
         if (!sent) txn.exec_params("UPDATE quarantine SET digest_id = NULL WHERE digest_id = $1", digest_id);
         txn.commit();
     });
@@ -689,16 +712,19 @@ metrics_snapshot metrics_totals(database& db) {
         m.storms_open = r[1].as<std::int64_t>();
         m.oldest_held_age_seconds = r[2].as<double>();
         m.last_digest_sent = r[3].as<double>();
-        // An attempt handed over and unanswered for an hour will not finish: it is uncertain.
-        for (auto row : txn.exec(
-                 "SELECT CASE state WHEN 'done' THEN 'released' WHEN 'sent' THEN 'uncertain' ELSE 'failed' END, count(*) "
-                 "FROM quarantine_releases WHERE state IN ('done', 'failed', 'superseded') OR "
-                 "(state = 'sent' AND started_at < now() - interval '1 hour') GROUP BY 1"))
-            m.releases[row[0].as<std::string>()] = row[1].as<std::int64_t>();
-        for (auto row : txn.exec("SELECT CASE state WHEN 'sending' THEN 'uncertain' ELSE state END, count(*) FROM digests "
-                                 "WHERE state IN ('sent', 'failed', 'abandoned') OR "
-                                 "(state = 'sending' AND started_at < now() - interval '1 hour') GROUP BY 1"))
-            m.digests[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+        for (auto row : txn.exec("SELECT name, value FROM ndrguard_totals")) {
+            const std::string name = row[0].as<std::string>();
+            const auto value = row[1].as<std::int64_t>();
+            if (name.rfind("releases_", 0) == 0) m.releases[name.substr(9)] = value;
+            if (name.rfind("digests_", 0) == 0) m.digests[name.substr(8)] = value;
+        }
+        // A hand-over unanswered for an hour will not finish: it is uncertain (never resent).
+        m.releases["uncertain"] = txn.exec1("SELECT count(*) FROM quarantine_releases WHERE state = 'sent' AND "
+                                            "started_at < now() - interval '1 hour'")[0]
+                                      .as<std::int64_t>();
+        m.digests["uncertain"] =
+            txn.exec1("SELECT count(*) FROM digests WHERE state = 'sending' AND started_at < now() - interval '1 hour'")[0]
+                .as<std::int64_t>();
         return m;
     });
 }

@@ -452,3 +452,19 @@ int main(int argc, char** argv) {
     doctest::Context ctx(argc, argv);
     return ctx.run();
 }
+
+// Last in this file: it expires every day held so far.
+TEST_CASE("expiry prunes release attempts and digests with their days; the metrics' totals stay") {
+    migrate_once();
+    q::database db(conninfo);
+    const auto before = q::metrics_totals(db);
+    CHECK(before.digests.at("sent") >= 1);       // the digest tests above sent one
+    CHECK(before.digests.at("abandoned") >= 1);  // ... and had one taken over
+    CHECK(before.releases.at("released") >= 1);  // the release tests released one
+    q::expire_quarantine(db, q::utc_day(system_clock::now()) + days(2));
+    for (const auto& d : q::digests_of(db, "", 1000)) CHECK((d.state == "sending" || d.state == "building"));
+    const auto after = q::metrics_totals(db);
+    CHECK(after.digests == before.digests);
+    CHECK(after.releases == before.releases);
+    CHECK(after.held_items == 0);
+}
