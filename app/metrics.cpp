@@ -118,10 +118,11 @@ std::vector<pm::MetricFamily> metrics_endpoint::collect() {
     if (!cache_ || std::chrono::steady_clock::now() - cached_at_ > std::chrono::seconds(5)) {
         auto fresh = std::make_unique<shared_values>();
         try {
-            quarantine::database db(conninfo_);
-            fresh->totals = quarantine::metrics_totals(db);
+            if (!db_) db_ = std::make_unique<quarantine::database>(conninfo_);
+            fresh->totals = quarantine::metrics_totals(*db_);
             fresh->ok = true;
         } catch (const std::exception&) {
+            db_.reset();
             ++scrape_errors_;
         }
         cache_ = std::move(fresh);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ndrguard/filter/metrics.hpp"
+#include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/web/routes.hpp"
 
 namespace prometheus {
@@ -33,6 +34,7 @@ private:
     const filter::filter_metrics& m_;
     std::string conninfo_, version_;
     std::mutex mu_;  // the database connection and the cached values
+    std::unique_ptr<quarantine::database> db_;  // kept between scrapes, opened again after a failure
     std::unique_ptr<shared_values> cache_;
     std::chrono::steady_clock::time_point cached_at_{};
     std::uint64_t scrape_errors_ = 0;
