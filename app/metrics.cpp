@@ -117,14 +117,19 @@ std::vector<pm::MetricFamily> metrics_endpoint::collect() {
     std::lock_guard lock(mu_);
     if (!cache_ || std::chrono::steady_clock::now() - cached_at_ > std::chrono::seconds(5)) {
         auto fresh = std::make_unique<shared_values>();
-        try {
-            if (!db_) db_ = std::make_unique<quarantine::database>(conninfo_);
-            fresh->totals = quarantine::metrics_totals(*db_);
-            fresh->ok = true;
-        } catch (const std::exception&) {
-            db_.reset();
-            ++scrape_errors_;
+        // A kept connection may have died with a server restart: one more try on a new one.
+        for (int attempt = 0; attempt < 2 && !fresh->ok; ++attempt) {
+            const bool kept = db_ != nullptr;
+            try {
+                if (!db_) db_ = std::make_unique<quarantine::database>(conninfo_);
+                fresh->totals = quarantine::metrics_totals(*db_);
+                fresh->ok = true;
+            } catch (const std::exception&) {
+                db_.reset();
+                if (!kept) break;  // a new connection failed: the database is down
+            }
         }
+        if (!fresh->ok) ++scrape_errors_;
         cache_ = std::move(fresh);
         cached_at_ = std::chrono::steady_clock::now();
     }
