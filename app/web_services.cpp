@@ -98,7 +98,7 @@ std::optional<web::storm_view> database_web_services::storm(std::int64_t storm_i
         v.mailbox = s.mailbox;
         v.started_at = utc_minutes(s.started_at);
         if (s.ended_at) v.ended_at = utc_minutes(*s.ended_at);
-        v.bounces = s.tally.verified + s.tally.forged + s.tally.unverifiable;
+        v.bounces = s.tally.bounces();
         for (const auto& [mta, n] : s.top_reporters) v.top_reporters.push_back(mta + " (" + std::to_string(n) + ")");
         v.sample_subjects = s.sample_subjects;
         q::list_filter f;

@@ -117,7 +117,7 @@ std::string text_body(const digest_input& in, const digest_groups& g) {
         if (!g.forged_subjects.empty()) o << "   Subjects: " << subjects_text(g.forged_subjects) << "\n";
     }
     o << "\nEverything held for you, with a release link for each: " << in.links.full_list << "\n";
-    o << "Links work until " << in.links.valid_until
+    o << "Links work until " << format(in.links.valid_until, "%Y-%m-%d")
       << ". Releasing asks for a confirmation first. Held mail is deleted after the retention period.\n";
     return o.str();
 }
@@ -175,7 +175,7 @@ std::string html_body(const digest_input& in, const digest_groups& g) {
     }
     o << "<p><a class=\"full-list\" href=\"" << html_escape(in.links.full_list)
       << "\">Everything held for you</a>, with a release link for each.</p>\n";
-    o << "<p><small>Links work until " << html_escape(in.links.valid_until)
+    o << "<p><small>Links work until " << html_escape(format(in.links.valid_until, "%Y-%m-%d"))
       << ". Releasing asks for a confirmation first. Held mail is deleted after the retention period.</small></p>\n";
     o << "</body></html>\n";
     return o.str();

@@ -2,8 +2,6 @@
 
 #include <openssl/rand.h>
 
-#include <ctime>
-
 #include "ndrguard/digest/compose.hpp"
 #include "ndrguard/quarantine/store.hpp"
 #include "ndrguard/web/release_token.hpp"
@@ -55,7 +53,7 @@ digest_input input_of(const q::digest_claim& claim, const std::string& mailbox, 
         in.items.push_back({s.id, s.held_at, s.klass, s.verification, s.sender, s.reporting_mta, s.subject, s.original_subject,
                             s.original_recipient, s.notes, s.storm_id});
     for (const auto& s : claim.storms)
-        in.storms.push_back({s.id, s.started_at, s.ended_at, s.tally.verified + s.tally.forged + s.tally.unverifiable,
+        in.storms.push_back({s.id, s.started_at, s.ended_at, s.tally.bounces(),
                              s.tally.rejected, s.top_reporters, s.sample_subjects});
     const std::int64_t expires = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() +
                                  std::int64_t(o.link_ttl_days) * 86400;
@@ -67,12 +65,7 @@ digest_input input_of(const q::digest_claim& claim, const std::string& mailbox, 
         return web::signed_link(base, {web::token_action::release_storm, id, mailbox, expires}, secret);
     };
     in.links.full_list = web::signed_link(base, {web::token_action::list, 0, mailbox, expires}, secret);
-    std::time_t t = static_cast<std::time_t>(expires);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-    in.links.valid_until = buf;
+    in.links.valid_until = clock_time(std::chrono::seconds(expires));
     return in;
 }
 

@@ -570,13 +570,22 @@ mailbox_usage usage_of(database& db, const std::string& mailbox) {
     });
 }
 
+namespace {
+
+// A digest left 'building' past its lease: its pass stopped before handing anything over.
+// `lease` names the query parameter with the lease in seconds.
+std::string stale_digest(const char* lease) {
+    return std::string("state = 'building' AND started_at < now() - make_interval(secs => ") + lease + ")";
+}
+
+}  // namespace
+
 std::vector<std::string> mailboxes_to_report(database& db, std::chrono::seconds lease) {
     return guarded("finding mailboxes to report", [&] {
         pqxx::read_transaction txn(db.native().conn);
         std::vector<std::string> out;
         for (auto r : txn.exec_params("SELECT DISTINCT mailbox FROM quarantine WHERE state = 'held' AND (digest_id IS NULL OR "
-                                      "digest_id IN (SELECT id FROM digests WHERE state = 'building' AND started_at < now() - "
-                                      "make_interval(secs => $1))) ORDER BY mailbox",
+                                      "digest_id IN (SELECT id FROM digests WHERE " + stale_digest("$1") + ")) ORDER BY mailbox",
                                       static_cast<double>(lease.count())))
             out.push_back(r[0].as<std::string>());
         return out;
@@ -593,8 +602,8 @@ digest_claim claim_digest(database& db, const std::string& mailbox_in, std::chro
         if (dry_run) {
             items = txn.exec_params(std::string("SELECT ") + item_columns +
                                         " FROM quarantine WHERE mailbox = $1 AND state = 'held' AND (digest_id IS NULL OR "
-                                        "digest_id IN (SELECT id FROM digests WHERE mailbox = $1 AND state = 'building' AND "
-                                        "started_at < now() - make_interval(secs => $2))) ORDER BY held_at, id",
+                                        "digest_id IN (SELECT id FROM digests WHERE mailbox = $1 AND " + stale_digest("$2") +
+                                        ")) ORDER BY held_at, id",
                                     mailbox, lease_seconds);
         } else {
             // Two passes at once: the second waits here, then finds everything claimed (without
@@ -604,7 +613,7 @@ digest_claim claim_digest(database& db, const std::string& mailbox_in, std::chro
             // handing anything over: its items are ours now, and it can no longer send.
             auto stale = txn.exec_params(
                 "UPDATE digests SET state = 'abandoned', finished_at = now(), reply = 'stopped before sending; taken over' "
-                "WHERE mailbox = $1 AND state = 'building' AND started_at < now() - make_interval(secs => $2) RETURNING id",
+                "WHERE mailbox = $1 AND " + stale_digest("$2") + " RETURNING id",
                 mailbox, lease_seconds);
             std::vector<std::int64_t> stale_ids;
             for (auto r : stale) stale_ids.push_back(r[0].as<std::int64_t>());

@@ -67,7 +67,7 @@ dg::digest_input sample() {
     in.links.release = [](std::int64_t id) { return "https://q.example.org/release/item" + std::to_string(id); };
     in.links.release_storm = [](std::int64_t id) { return "https://q.example.org/release-storm/storm" + std::to_string(id); };
     in.links.full_list = "https://q.example.org/held/list";
-    in.links.valid_until = "2026-12-14";
+    in.links.valid_until = at("2026-12-14T12:00:00");
     // Two that may be genuine, outside storms; a storm of 3 held (one unverifiable); 2 forged.
     in.items.push_back({1, at("2026-11-29T14:02:00"), "dsn", "unverifiable", "", "mx.example.net", "Undelivered Mail",
                         "Quarterly report <draft>", "bob@example.net", {}, 0});

@@ -32,6 +32,9 @@ http_response answer(int status, std::string_view title, std::string_view text) 
     return {status, "text/html; charset=utf-8", page(title, "<p>" + html_escape(text) + "</p>")};
 }
 
+// A DSN names the server that reports it; a reply has only its sender.
+std::string_view reported_by(const item_view& it) { return it.reporting_mta.empty() ? it.sender : it.reporting_mta; }
+
 std::string describe(const item_view& it) {
     std::string out = "<dl>";
     auto row = [&](std::string_view name, std::string_view value) {
@@ -39,8 +42,7 @@ std::string describe(const item_view& it) {
     };
     row("For", it.mailbox);
     row("Held at", it.held_at);
-    // A DSN names the server that reports it; a reply has only its sender.
-    row("Reported by", it.reporting_mta.empty() ? it.sender : it.reporting_mta);
+    row("Reported by", reported_by(it));
     row("Subject of the bounce", it.subject);
     row("Subject of the message it returns", it.original_subject);
     std::string why = it.verification == "forged"         ? "it names a message that was never sent from here"
@@ -209,7 +211,7 @@ http_response route(const http_request& req, web_services& services, std::string
             body += "<li><a href=\"/release/" + html_escape(make_token(release_claims, secret)) + "\">" +
                     html_escape(it.original_subject.empty() ? it.subject : it.original_subject) + "</a><br><small>" +
                     html_escape(it.held_at) + " &middot; " +
-                    html_escape(!it.reporting_mta.empty() ? it.reporting_mta : !it.sender.empty() ? it.sender : "-") +
+                    html_escape(reported_by(it).empty() ? "-" : reported_by(it)) +
                     " &middot; " + html_escape(it.verification) + "</small></li>";
         }
         body += "</ul>";

@@ -44,7 +44,7 @@ struct link_maker {
     std::function<std::string(std::int64_t item_id)> release;
     std::function<std::string(std::int64_t storm_id)> release_storm;
     std::string full_list;
-    std::string valid_until;  // "2026-12-14", shown to the reader
+    clock_time valid_until;  // when the links expire (shown as a UTC date)
 };
 
 struct digest_input {
