@@ -101,6 +101,9 @@ std::vector<pm::MetricFamily> metrics_endpoint::collect() {
     lookups.metric.push_back(value(load(m_.lookups_not_found), T::Counter, {{"result", "not_found"}}));
     lookups.metric.push_back(value(load(m_.lookups_failed), T::Counter, {{"result", "error"}}));
     out.push_back(std::move(lookups));
+    out.push_back(single("ndrguard_sent_log_lookup_queries_total",
+                         "Queries sent to PostgreSQL for sent-log lookups (lookups asked at the same time share one).",
+                         T::Counter, load(m_.lookup_queries)));
     out.push_back(histogram("ndrguard_sent_log_lookup_duration_seconds", "Time from asking the sent log to its answer.",
                             m_.lookup_seconds));
     out.push_back(single("ndrguard_sent_log_records_total", "Outbound Message-IDs recorded in the sent log.", T::Counter,

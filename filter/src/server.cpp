@@ -258,8 +258,20 @@ struct filter_server::impl {
     std::unique_ptr<asio::posix::stream_descriptor> lookup_socket;
     std::uint64_t lookup_connection = 0;
     bool lookup_wait_armed = false;
+    // Lookups asked while the io thread works through one batch of ready sockets go out as one
+    // query: the pump is posted, so it runs after the handlers already queued.
+    bool lookups_pump_posted = false;
+    void pump_lookups_soon() {
+        if (lookups_pump_posted) return;
+        lookups_pump_posted = true;
+        asio::post(io, [this] {
+            lookups_pump_posted = false;
+            pump_lookups();
+        });
+    }
     void pump_lookups() {
         const auto w = lookups.advance();
+        metrics.lookup_queries.store(lookups.queries(), std::memory_order_relaxed);
         if (lookups.connection() != lookup_connection || !lookup_socket) {
             if (lookup_socket) lookup_socket->release();  // libpq owns (and has closed) the old one
             lookup_socket.reset();
@@ -468,7 +480,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                                        self->looked_up(found);
                                    });
                                });
-        m.pump_lookups();
+        m.pump_lookups_soon();
     }
 
     // A bounce, its verification known: counted for storms and decided per recipient mailbox

@@ -45,6 +45,7 @@ struct filter_metrics {
 
     std::atomic<std::uint64_t> storms_started{0}, storms_ended{0};
     std::atomic<std::uint64_t> lookups_found{0}, lookups_not_found{0}, lookups_failed{0};
+    std::atomic<std::uint64_t> lookup_queries{0};  // queries sent: lookups go in batches
     atomic_histogram lookup_seconds;
     std::atomic<std::uint64_t> records{0};
     std::atomic<std::uint64_t> sessions{0};
