@@ -60,7 +60,7 @@ def main():
     serve = subprocess.Popen([ndrguard, "serve", "--db", conninfo, "--sql-dir", sql_dir,
                               "--set", "listen=127.0.0.1:%d" % port, "--set", "next_hop=127.0.0.1:%d" % sink_port,
                               "--set", "hostname=filter.test", "--set", "warm_up=off",
-                              "--set", "our_networks=127.0.0.0/8",
+                              "--set", "our_networks=127.0.0.0/8", "--set", "idle_timeout_seconds=2",
                               "--set", "outbound_listen=127.0.0.1:%d" % out_port], stderr=log)
     try:
         check("sink and filter listen", wait_port(sink_port) and wait_port(port) and wait_port(out_port))
@@ -132,6 +132,24 @@ def main():
         sink.wait()
         code, text = send(port, "alice@example.org", ["bob@remote.test"], out_msg.replace("out.1", "out.3"))
         check("next hop down: 451", code == 451, "%s %s" % (code, text))
+
+        # The idle timeout (2 s here) counts from the last command: a client that talks now and
+        # then keeps its session well past it; one that falls silent gets 421 and is let go.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            f = c.makefile("rwb")
+            f.readline()
+            answers = []
+            for _ in range(4):  # 4 x 1.2 s: more than twice the timeout in all
+                time.sleep(1.2)
+                f.write(b"NOOP\r\n")
+                f.flush()
+                answers.append(f.readline())
+            check("idle timeout: a session that keeps talking outlives it", all(a.startswith(b"250") for a in answers), answers)
+            t0 = time.time()
+            goodbye = f.readline()
+            waited = time.time() - t0
+            check("idle timeout: a silent client gets 421 after about 2 s, then the connection closes",
+                  goodbye.startswith(b"421 4.4.2") and 1.5 < waited < 4 and f.readline() == b"", "%r after %.1f s" % (goodbye, waited))
 
         # Garbage gets 5xx, and the filter stays up.
         with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
