@@ -146,6 +146,8 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         if (!parse_number(value, bounce_window_days, 1, 365)) return bad("want 1..365");
     } else if (key == "sent_log_retention_days") {
         if (!parse_number(value, sent_log_retention_days, 1, 3650)) return bad("want 1..3650");
+    } else if (key == "lookup_gather_microseconds") {
+        if (!parse_number(value, lookup_gather_microseconds, 0, 100000)) return bad("want 0..100000");
     } else if (key == "max_sessions") {
         if (!parse_number<std::size_t>(value, max_sessions, 1, 10000)) return bad("want 1..10000");
     } else if (key == "idle_timeout_seconds") {

@@ -259,15 +259,29 @@ struct filter_server::impl {
     std::uint64_t lookup_connection = 0;
     bool lookup_wait_armed = false;
     // Lookups asked while the io thread works through one batch of ready sockets go out as one
-    // query: the pump is posted, so it runs after the handlers already queued.
-    bool lookups_pump_posted = false;
+    // query: the pump is posted, so it runs after the handlers already queued. When busy (the
+    // last query left less than 1 ms ago, and other sessions are open that may ask too), a
+    // lookup also waits lookup_gather_microseconds for more to come: each query costs
+    // PostgreSQL about as much as the lookups in it together.
+    bool lookups_pump_due = false;
+    asio::steady_timer lookup_gather{io};
+    std::chrono::steady_clock::time_point last_lookup_pump{};
     void pump_lookups_soon() {
-        if (lookups_pump_posted) return;
-        lookups_pump_posted = true;
-        asio::post(io, [this] {
-            lookups_pump_posted = false;
+        if (lookups_pump_due) return;
+        lookups_pump_due = true;
+        auto pump = [this] {
+            lookups_pump_due = false;
+            last_lookup_pump = std::chrono::steady_clock::now();
             pump_lookups();
-        });
+        };
+        const bool busy = std::chrono::steady_clock::now() - last_lookup_pump < std::chrono::milliseconds(1) &&
+                          metrics.sessions_active.load(std::memory_order_relaxed) > 1;
+        if (busy && cfg.lookup_gather_microseconds > 0) {
+            lookup_gather.expires_after(std::chrono::microseconds(cfg.lookup_gather_microseconds));
+            lookup_gather.async_wait([pump](boost::system::error_code) { pump(); });
+        } else {
+            asio::post(io, pump);
+        }
     }
     void pump_lookups() {
         const auto w = lookups.advance();

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from e2e_common import free_port, fresh_postgres, postfix_missing, wait_port  # noqa: E402
@@ -73,13 +74,13 @@ def main():
     msgfile = os.path.join(work, "dsn.eml")
     with open(msgfile, "w") as f:
         f.write(DSN.replace("\r\n", "\n"))
-    sink_port, fport = free_port(), free_port()
+    sink_port, fport, mport = free_port(), free_port(), free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     sink = subprocess.Popen(["smtp-sink"] + user + ["-c", "127.0.0.1:%d" % sink_port, "256"], stdout=subprocess.DEVNULL)
     serve = subprocess.Popen([ndrguard, "serve", "--db", conninfo, "--sql-dir", sql_dir,
                               "--set", "listen=127.0.0.1:%d" % fport, "--set", "next_hop=127.0.0.1:%d" % sink_port,
                               "--set", "our_networks=127.0.0.2/32", "--set", "warm_up=off",
-                              "--set", "max_sessions=64"], stderr=open(os.path.join(work, "serve.log"), "w"))
+                              "--set", "max_sessions=64", "--set", "metrics_listen=127.0.0.1:%d" % mport], stderr=open(os.path.join(work, "serve.log"), "w"))
     try:
         if not (wait_port(sink_port) and wait_port(fport)):
             print("cannot start the sink or the filter")
@@ -96,8 +97,18 @@ def main():
             direct.append(d)
             filtered.append(f)
             print("round %d: direct %.0f msg/s, through ndrguard %.0f msg/s" % (rnd + 1, d, f), flush=True)
-        verified = sum(1 for l in open(os.path.join(work, "serve.log")) if "verification=verified" in l)
-        print("messages verified against PostgreSQL: %d of %d" % (verified, ROUNDS * MESSAGES))
+        lines = [l for l in open(os.path.join(work, "serve.log")) if "verification=verified" in l]
+        verified = len(lines)
+        busy_ms = sorted(float(l.rsplit(" ms=", 1)[1]) for l in lines if " ms=" in l)
+        if busy_ms:
+            print("filter time per message under load (final dot to answer, lookups gathered): p50 %.2f ms, p99 %.2f ms"
+                  % (busy_ms[len(busy_ms) // 2], busy_ms[int(len(busy_ms) * 0.99) - 1]))
+        print("messages verified against PostgreSQL: %d of %d (the log is written every 100 ms)" % (verified, ROUNDS * MESSAGES))
+        metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+        found = sum(float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("ndrguard_sent_log_lookups_total{"))
+        queries = [float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("ndrguard_sent_log_lookup_queries_total")]
+        if queries and queries[0]:
+            print("sent-log lookups: %.0f in %.0f PostgreSQL queries (%.1f per query)" % (found, queries[0], found / queries[0]))
         p50, p99 = latency(fport)
         d50, d99 = latency(sink_port)
         with open("/proc/%d/status" % serve.pid) as st:

@@ -105,6 +105,7 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.warm_up_auto == defaults.warm_up_auto);
     CHECK(from_file.bounce_window_days == defaults.bounce_window_days);
     CHECK(from_file.sent_log_retention_days == defaults.sent_log_retention_days);
+    CHECK(from_file.lookup_gather_microseconds == defaults.lookup_gather_microseconds);
     CHECK(from_file.max_sessions == defaults.max_sessions);
     CHECK(from_file.idle_timeout_seconds == defaults.idle_timeout_seconds);
     CHECK(from_file.session_timeout_seconds == defaults.session_timeout_seconds);

@@ -13,6 +13,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -96,6 +97,28 @@ def main():
         code, text = send(port, "", ["alice@example.org"], dsn_returning("never.sent@example.org"), client_addr="203.0.113.5")
         check("forged null-sender bounce rejected 5xx", code == 550 and "backscatter" in text, "%s %s" % (code, text))
         check("forged bounce not delivered", len(sink_messages(sink_dir)) == before)
+
+        # Many bounces at once, genuine and forged mixed: their lookups share queries (a busy
+        # filter gathers them), and each still gets its own verdict.
+        barrier = threading.Barrier(16)
+        results = {}
+
+        def one_of_many(i):
+            genuine = i % 2 == 0
+            tag = "many.%d.%s" % (i, "genuine" if genuine else "forged")
+            msg = dsn_returning("out.1@example.org" if genuine else "never.many.%d@example.org" % i, tag)
+            barrier.wait(timeout=30)
+            results[i] = (genuine, tag, send(port, "", ["alice@example.org"], msg, client_addr="203.0.113.5"))
+
+        threads = [threading.Thread(target=one_of_many, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        delivered = sink_messages(sink_dir).values()
+        wrong = [(tag, code) for genuine, tag, (code, _) in results.values()
+                 if code != (250 if genuine else 550) or any(tag in m for m in delivered) != genuine]
+        check("16 bounces at once: each genuine one delivered, each forged one rejected", len(results) == 16 and not wrong, wrong)
 
         # The same forged bounce from a non-null sender: never 5xx after queue.
         code, text = send(port, "postmaster@remote.test", ["alice@example.org"], dsn_returning("never.2@example.org"),

@@ -46,6 +46,7 @@ CONTRACT = {
     "ndrguard_storms_started_total": ("counter", {}),
     "ndrguard_storms_ended_total": ("counter", {}),
     "ndrguard_sent_log_lookups_total": ("counter", {"result": {"found", "not_found", "error"}}),
+    "ndrguard_sent_log_lookup_queries_total": ("counter", {}),
     "ndrguard_sent_log_lookup_duration_seconds": ("histogram", {}),
     "ndrguard_sent_log_records_total": ("counter", {}),
     "ndrguard_smtp_sessions_total": ("counter", {}),
@@ -175,6 +176,12 @@ def check_contract(text, expect):
         check("counted: sent-log lookups result=%s >= %d" % (result, at_least),
               m.value("ndrguard_sent_log_lookups_total", result=result) >= at_least,
               m.value("ndrguard_sent_log_lookups_total", result=result))
+    lookups_asked = sum(m.value("ndrguard_sent_log_lookups_total", result=r) for r in ("found", "not_found", "error"))
+    # At most one query per lookup, plus the one asked again on a fresh connection after the
+    # PostgreSQL restart below.
+    check("counted: sent-log queries, at least one and at most one per lookup",
+          1 <= m.value("ndrguard_sent_log_lookup_queries_total") <= lookups_asked + 1,
+          (m.value("ndrguard_sent_log_lookup_queries_total"), lookups_asked))
     check("counted: lookup histogram has every lookup",
           m.value("ndrguard_sent_log_lookup_duration_seconds_count") >= expect["lookups"]["found"] + expect["lookups"]["not_found"],
           m.value("ndrguard_sent_log_lookup_duration_seconds_count"))

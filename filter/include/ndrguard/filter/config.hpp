@@ -37,6 +37,8 @@ struct serve_config {
                                                 // sent log covers bounce_window_days
     int bounce_window_days = 7;                 // how far back a bounce may refer (days)
     int sent_log_retention_days = 30;           // days of the sent log kept (>= window)
+    int lookup_gather_microseconds = 300;       // busy: a lookup waits this long for others
+                                                // to share its query (0 = never waits)
     std::size_t max_sessions = 64;              // concurrent SMTP sessions
     int idle_timeout_seconds = 300;             // between two client reads or writes
     int session_timeout_seconds = 3600;         // a whole session, however busy
