@@ -54,7 +54,7 @@ struct sent_message {
 
 struct sent_match {
     std::string message_id;  // normalised
-    std::chrono::system_clock::time_point sent_at;
+    std::chrono::system_clock::time_point sent_at;  // its latest send
 };
 
 class sent_log {
