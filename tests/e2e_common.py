@@ -44,7 +44,8 @@ def wait_port(port, timeout=20):
 def send(port, mail_from, rcpts, message, client_addr=None):
     """One transaction; returns (code, text) of the answer to the message, or of the first
     refusal. client_addr: sent as XFORWARD ADDR, as Postfix reports the original client."""
-    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    # local_hostname: no getfqdn(), whose DNS lookup can take seconds on a fresh machine
+    s = smtplib.SMTP("127.0.0.1", port, timeout=60, local_hostname="mx.remote.test")
     try:
         s.ehlo("mx.remote.test")
         if client_addr:

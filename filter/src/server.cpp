@@ -725,7 +725,7 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
     std::string output, pending;
     // The idle timeout: each read only moves idle_until; the one timer re-arms itself lazily
     // (arming and cancelling a timer around every read cost more than the reads' own work).
-    bool reading = false, idle_expired = false;
+    bool reading = false, idle_expired = false, finished = false;
     std::chrono::steady_clock::time_point idle_until;
 
     void start() {
@@ -736,7 +736,7 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
     void watch_idle(std::chrono::steady_clock::time_point at) {
         timer.expires_at(at);
         timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-            if (ec) return;  // the session ended
+            if (ec || self->finished) return;  // the session ended (perhaps just as this fired)
             const auto now = std::chrono::steady_clock::now();
             if (self->reading && now >= self->idle_until) {
                 boost::system::error_code ignore;
@@ -793,6 +793,8 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
     }
 
     void finish() {
+        if (finished) return;
+        finished = true;
         boost::system::error_code ignore;
         timer.cancel();
         socket.close(ignore);

@@ -51,7 +51,7 @@ def source(port, msgfile):
 def latency(port, n=200):
     out = []
     for _ in range(n):
-        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="bench.test")
         s.ehlo("bench")
         s.mail("")
         s.rcpt("alice@example.org")
@@ -86,7 +86,7 @@ def main():
             print("cannot start the sink or the filter")
             return 1
         # Record the message the DSN names, as outbound mail (from 127.0.0.2, "our network").
-        s = smtplib.SMTP("127.0.0.1", fport, source_address=("127.0.0.2", 0))
+        s = smtplib.SMTP("127.0.0.1", fport, source_address=("127.0.0.2", 0), local_hostname="bench.test")
         s.sendmail("alice@example.org", ["bob@remote.test"],
                    "From: alice@example.org\r\nMessage-ID: <bench.1@example.org>\r\n\r\nhi\r\n")
         s.quit()

@@ -83,7 +83,7 @@ def main():
     def probe():  # one extra bounce every 200 ms, timed from DATA to the answer
         while not stop_probe.is_set():
             try:
-                s = smtplib.SMTP("127.0.0.1", fport, timeout=30)
+                s = smtplib.SMTP("127.0.0.1", fport, timeout=30, local_hostname="probe.test")
                 s.ehlo("probe")
                 s.mail("")
                 s.rcpt(MAILBOX)
