@@ -286,12 +286,18 @@ struct filter_server::impl {
     void pump_lookups() {
         const auto w = lookups.advance();
         metrics.lookup_queries.store(lookups.queries(), std::memory_order_relaxed);
-        if (lookups.connection() != lookup_connection || !lookup_socket) {
-            if (lookup_socket) lookup_socket->release();  // libpq owns (and has closed) the old one
+        // libpq may have closed its socket (a failure) or opened another (a reconnect). Asio lets
+        // go of the old number at once, in this same handler: were an accepted client given that
+        // number first, Asio's deregistration would take the client's socket out of epoll.
+        const int fd = lookups.socket();
+        if (lookup_socket && (lookups.connection() != lookup_connection || lookup_socket->native_handle() != fd)) {
+            lookup_socket->release();  // libpq owns (and has closed) the old one
             lookup_socket.reset();
             lookup_wait_armed = false;
+        }
+        if (!lookup_socket && fd >= 0) {
             lookup_connection = lookups.connection();
-            if (lookups.socket() >= 0) lookup_socket = std::make_unique<asio::posix::stream_descriptor>(io, lookups.socket());
+            lookup_socket = std::make_unique<asio::posix::stream_descriptor>(io, fd);
         }
         if (w == q::async_sent_lookups::wait::none || !lookup_socket || lookup_wait_armed) return;
         lookup_wait_armed = true;
