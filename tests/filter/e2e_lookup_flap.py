@@ -8,7 +8,6 @@ with it. So: lookups fail, idle clients connect, PostgreSQL comes back, a lookup
 every idle client must still be answered.
 usage: e2e_lookup_flap.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR        (exit 77: skipped)"""
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from e2e_common import check, dsn_returning, failures, free_port, send, start_postgres, wait_port  # noqa: E402
+from e2e_common import check, dsn_returning, failures, free_port, fresh_postgres, send, wait_port  # noqa: E402
 
 ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
 
@@ -99,10 +98,7 @@ def idle_client(port):
 
 
 def main():
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    pg_dir = os.path.join(work, "pg")
-    conninfo = start_postgres(pg_cluster, pg_dir)
+    pg_dir, conninfo = fresh_postgres(work, pg_cluster)
     if conninfo is None:
         return 77
     fields = dict(kv.split("=", 1) for kv in conninfo.split())

@@ -7,7 +7,6 @@ sender bounce rejected, a forged non-null-sender bounce never 5xx'd after queue 
 usage: e2e_serve.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR        (exit 77: skipped)"""
 import json
 import os
-import shutil
 import signal
 import smtplib
 import socket
@@ -17,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from e2e_common import check, dsn_returning, failures, free_port, send, start_postgres, wait_port  # noqa: E402
+from e2e_common import check, dsn_returning, failures, free_port, fresh_postgres, send, wait_port  # noqa: E402
 
 ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
 
@@ -47,10 +46,7 @@ def sink_messages(sink_dir):
 
 
 def main():
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    pg_dir = os.path.join(work, "pg")
-    conninfo = start_postgres(pg_cluster, pg_dir)
+    pg_dir, conninfo = fresh_postgres(work, pg_cluster)
     if conninfo is None:
         return 77
 
