@@ -108,8 +108,7 @@ mailbox_report one_mailbox(q::database& db, const std::string& mailbox, const pa
             return false;
         }
     });
-    const std::string reply = h.reply.code ? std::to_string(h.reply.code) + " " + h.reply.text.substr(0, h.reply.text.find('\n'))
-                                           : h.reply.text;
+    const std::string reply = h.reply.summary();
     if (taken) {
         r.what = outcome::taken_over;
         r.detail += "the claim passed digest_lease_seconds and another pass took the items; nothing sent";

@@ -61,8 +61,7 @@ release_report release_item(q::database& db, std::int64_t item_id, const release
             return false;
         }
     });
-    const std::string reply_text = h.reply.code ? std::to_string(h.reply.code) + " " + h.reply.text.substr(0, h.reply.text.find('\n'))
-                                                : h.reply.text;
+    const std::string reply_text = h.reply.summary();
     if (h.reached == handover::stage::after_dot && h.reply.code == 0) {
         // The message may be in the next hop's queue: never send it again on our own.
         return {outcome::uncertain,

@@ -684,7 +684,6 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     void reinject(const transaction& tx, std::function<void(std::string)> then) {
         m.next_hops.send(tx, [self = shared_from_this(), then = std::move(then), sent = std::chrono::steady_clock::now()](smtp_reply reply) {
             self->line << " next_hop_ms=" << ms_since(sent);
-            std::string first_line = reply.text.substr(0, reply.text.find('\n'));
             if (reply.code == 250) {
                 std::string qid = queue_id_of(reply);
                 self->line << " next_hop_queue_id=" << log_safe(qid);
@@ -693,7 +692,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             self->line << " next_hop_reply=" << reply.code;  // not delivered after all
             self->m.metrics.next_hop_failures.fetch_add(1, std::memory_order_relaxed);
             // A refusal of the next hop is passed on as it is; anything else keeps the message.
-            if (reply.code >= 400 && reply.code < 600) return then(std::to_string(reply.code) + " " + first_line);
+            if (reply.code >= 400 && reply.code < 600) return then(reply.summary());
             then("451 4.3.0 Error: next hop failed");
         });
     }

@@ -58,6 +58,8 @@ TEST_CASE("reply parsing: single, multi-line, incomplete, malformed") {
     CHECK(queue_id_of(r) == "ABC123");
     CHECK(parse_reply("250-mx.example\r\n250-PIPELINING\r\n250 DSN\r\n", r, bad) > 0);
     CHECK(r.text == "mx.example\nPIPELINING\nDSN");
+    CHECK(r.summary() == "250 mx.example");  // the code and the first line
+    CHECK(smtp_reply{0, "connect to 127.0.0.1:10026: refused"}.summary() == "connect to 127.0.0.1:10026: refused");
     CHECK(parse_reply("250-mx.example\r\n250 DS", r, bad) == 0);
     CHECK_FALSE(bad);
     CHECK(parse_reply("hello\r\n", r, bad) == 0);

@@ -25,6 +25,12 @@ struct smtp_reply {
     std::string text;        // all lines, joined with "\n", without the codes
     bool positive() const { return code >= 200 && code < 400; }
     bool temporary() const { return code >= 400 && code < 500; }
+    // The code and the first line ("550 5.1.1 no such user"); the text alone when no reply
+    // came (code 0: the text says why).
+    std::string summary() const {
+        const std::string first = text.substr(0, text.find('\n'));
+        return code ? std::to_string(code) + " " + first : first;
+    }
 };
 
 // Parses one complete reply ("250-a\r\n250 b\r\n") from the front of `buffer`; returns the
