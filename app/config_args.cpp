@@ -4,6 +4,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "ndrguard/quarantine/database.hpp"
+
 namespace ndrguard::app {
 
 config_args parse_config_args(const std::vector<std::string>& args) {
@@ -38,6 +40,14 @@ config_args parse_config_args(const std::vector<std::string>& args) {
             out.cfg.database = v;
         } else {
             out.sql_dir = v;
+        }
+    }
+    // Every connection any command makes carries the deadlines (database_timeout_ms).
+    if (out.errors.empty()) {
+        try {
+            out.cfg.database = quarantine::conninfo_with_deadlines(out.cfg.database, out.cfg.database_timeout_ms);
+        } catch (const std::exception& e) {
+            out.errors.push_back(e.what());
         }
     }
     return out;

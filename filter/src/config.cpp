@@ -154,6 +154,8 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         if (!parse_number(value, idle_timeout_seconds, 1, 3600)) return bad("want 1..3600");
     } else if (key == "session_timeout_seconds") {
         if (!parse_number(value, session_timeout_seconds, 1, 86400)) return bad("want 1..86400");
+    } else if (key == "database_timeout_ms") {
+        if (!parse_number(value, database_timeout_ms, 100, 600000)) return bad("want 100..600000");
     } else if (key == "reinject_timeout_seconds") {
         if (!parse_number(value, reinject_timeout_seconds, 1, 3600)) return bad("want 1..3600");
     } else if (key == "verdict_header") {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <libpq-fe.h>
 #include <pqxx/pqxx>
 
 #include "ndrguard/quarantine/async_lookup.hpp"
@@ -15,6 +16,56 @@
 namespace ndrguard::quarantine {
 
 using pg::guarded;
+
+std::string conninfo_with_deadlines(const std::string& conninfo, int timeout_ms, const std::string& extra_options) {
+    char* error = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &error);
+    if (!parsed) {
+        std::string e = error ? error : "out of memory";
+        if (error) PQfreemem(error);
+        while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+        throw database_error("the database connection string: " + e);
+    }
+    // Every keyword libpq knows, in its own order (so that applying this twice is a no-op).
+    std::vector<std::pair<std::string, std::string>> kv;
+    for (PQconninfoOption* o = parsed; o->keyword; ++o) kv.emplace_back(o->keyword, o->val ? o->val : "");
+    PQconninfoFree(parsed);
+    auto set = [&](const std::string& key, const std::string& value) {
+        for (auto& [k, v] : kv)
+            if (k == key) v = value;
+    };
+    auto get = [&](const std::string& key) {
+        for (auto& [k, v] : kv)
+            if (k == key) return v;
+        return std::string();
+    };
+    const int ms = std::max(timeout_ms, 1);
+    const int seconds = std::max(2, (ms + 999) / 1000);  // libpq's least connect_timeout is 2
+    if (get("connect_timeout").empty()) set("connect_timeout", std::to_string(seconds));
+    set("keepalives", "1");
+    if (get("keepalives_idle").empty()) set("keepalives_idle", std::to_string(seconds));
+    if (get("keepalives_interval").empty()) set("keepalives_interval", "1");
+    if (get("keepalives_count").empty()) set("keepalives_count", "3");
+    if (get("tcp_user_timeout").empty()) set("tcp_user_timeout", std::to_string(ms));
+    // Ours first, then the caller's: a caller's own -c statement_timeout wins.
+    std::string ours = "-c statement_timeout=" + std::to_string(ms) + " -c lock_timeout=" + std::to_string(ms);
+    if (!extra_options.empty()) ours += " " + extra_options;
+    std::string options = get("options");
+    if (options.find(ours) == std::string::npos) options = options.empty() ? ours : ours + " " + options;
+    set("options", options);
+    std::string out;
+    for (const auto& [k, v] : kv) {
+        if (v.empty()) continue;
+        if (!out.empty()) out.push_back(' ');
+        out += k + "='";
+        for (char c : v) {
+            if (c == '\'' || c == '\\') out.push_back('\\');
+            out.push_back(c);
+        }
+        out.push_back('\'');
+    }
+    return out;
+}
 
 database::database(const std::string& conninfo) {
     impl_ = guarded("connecting to PostgreSQL", [&] { return std::make_unique<impl>(conninfo); });

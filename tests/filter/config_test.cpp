@@ -110,6 +110,7 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.idle_timeout_seconds == defaults.idle_timeout_seconds);
     CHECK(from_file.session_timeout_seconds == defaults.session_timeout_seconds);
     CHECK(from_file.reinject_timeout_seconds == defaults.reinject_timeout_seconds);
+    CHECK(from_file.database_timeout_ms == defaults.database_timeout_ms);
     CHECK(from_file.limits.max_line_bytes == defaults.limits.max_line_bytes);
     CHECK(from_file.limits.max_message_bytes == defaults.limits.max_message_bytes);
     CHECK(from_file.limits.max_recipients == defaults.limits.max_recipients);
@@ -137,7 +138,8 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     for (const char* key : {"storm_threshold", "storm_exit_threshold", "storm_window_seconds", "storm_cool_down_seconds",
                             "storm_sync_ms", "quarantine_retention_days", "quarantine_max_items", "quarantine_max_mb",
                             "release_lease_seconds", "web_listen", "web_base_url", "web_secret_file", "link_ttl_days", "admin_token_file",
-                            "metrics_listen", "digest_sender", "digest_from", "digest_max_listed", "digest_lease_seconds"})
+                            "metrics_listen", "digest_sender", "digest_from", "digest_max_listed", "digest_lease_seconds",
+                            "database_timeout_ms"})
         CHECK_MESSAGE(text.find(std::string("\n") + key + " =") != std::string::npos, key);
     using mc = ndrguard::detector::message_class;
     for (auto c : {mc::dsn, mc::autoreply, mc::feedback})

@@ -120,3 +120,27 @@ TEST_CASE("the remembered mailboxes are bounded; open storms are never forgotten
     CHECK(t.storm_id("storm@x") == 7);
     CHECK(t.in_storm("storm@x"));
 }
+
+// conninfo_with_deadlines: pure text work over libpq's own parser (no server).
+#include "ndrguard/quarantine/database.hpp"
+
+TEST_CASE("every connection string gets client-side deadlines, and the caller's own settings win") {
+    const std::string plain = q::conninfo_with_deadlines("host=/tmp dbname=x", 2500);
+    CHECK(plain.find("host='/tmp'") != std::string::npos);
+    CHECK(plain.find("connect_timeout='3'") != std::string::npos);  // seconds, rounded up
+    CHECK(plain.find("tcp_user_timeout='2500'") != std::string::npos);
+    CHECK(plain.find("keepalives='1'") != std::string::npos);
+    CHECK(plain.find("statement_timeout=2500") != std::string::npos);
+    CHECK(plain.find("lock_timeout=2500") != std::string::npos);
+    // A URI is read too; the caller's connect_timeout and options stay, theirs after ours.
+    const std::string uri = q::conninfo_with_deadlines("postgresql://u@h:5433/db?connect_timeout=30&options=-c%20work_mem%3D8MB", 200);
+    CHECK(uri.find("connect_timeout='30'") != std::string::npos);
+    CHECK(uri.find("port='5433'") != std::string::npos);
+    CHECK(uri.find("-c statement_timeout=200 -c lock_timeout=200 -c work_mem=8MB") != std::string::npos);
+    // Empty: libpq's defaults and PG* variables still apply; only the deadlines are named.
+    CHECK(q::conninfo_with_deadlines("", 10000).find("host=") == std::string::npos);
+    // Applying twice changes nothing; values are quoted so that spaces and quotes survive.
+    CHECK(q::conninfo_with_deadlines(plain, 2500) == plain);
+    CHECK(q::conninfo_with_deadlines("password='a b\\'c'", 1000).find("password='a b\\'c'") != std::string::npos);
+    CHECK_THROWS_AS(q::conninfo_with_deadlines("nonsense", 1000), q::database_error);
+}

@@ -31,6 +31,8 @@ struct serve_config {
     filter_mode mode = filter_mode::after_queue;
     std::string hostname = "localhost";         // in our greeting and added Message-IDs
     std::string database;                       // libpq conninfo ("" = libpq defaults)
+    int database_timeout_ms = 10000;            // every wait on PostgreSQL (connect, query,
+                                                // commit) ends within this: 451 / 503
     std::vector<network> our_networks;          // clients whose mail is outbound
     bool shadow = false;
     bool warm_up_auto = true;                   // warm_up = auto|off: no rejection until the

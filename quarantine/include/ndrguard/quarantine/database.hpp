@@ -20,6 +20,15 @@ struct database_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// `conninfo` (a libpq key=value string or a postgresql:// URI) with client-side deadlines added,
+// as a key=value string: connect_timeout, TCP keepalives and tcp_user_timeout (a vanished
+// server is noticed), and statement_timeout and lock_timeout for the server (a locked table
+// ends the statement). `extra_options` (e.g. "-c plan_cache_mode=force_generic_plan") join the
+// caller's own `options`, which come last and win. Idempotent. Throws database_error on a
+// conninfo libpq cannot parse. A server that is frozen answers none of this: callers still keep
+// their own timer on every wait.
+std::string conninfo_with_deadlines(const std::string& conninfo, int timeout_ms, const std::string& extra_options = {});
+
 // One connection (libpqxx connections are not thread-safe: one per thread or strand).
 class database {
 public:
