@@ -122,12 +122,15 @@ std::string smtp_server_session::process() {
                 if (++errors_ > limits_.max_errors) break;
             } else if (state_ == state::data && pending > limits_.max_line_bytes) {
                 // A long data line is content, not a command: take what we have as the
-                // middle of the line so the buffer stays bounded.
+                // middle of the line so the buffer stays bounded. A CR at the end stays unread:
+                // it may be the first half of the line's CRLF (taken now, the LF of the next
+                // read would end the line with an extra CR).
                 std::string_view chunk(input_.data() + consumed_, pending);
+                if (chunk.back() == '\r') chunk.remove_suffix(1);
+                consumed_ += chunk.size();
                 if (!data_mid_line_ && chunk.front() == '.') chunk.remove_prefix(1);
                 append_content(chunk, false);
                 data_mid_line_ = true;
-                consumed_ = input_.size();
             }
             break;
         }
@@ -160,15 +163,27 @@ std::string smtp_server_session::process() {
     return out;
 }
 
+// `text` is content without its line end; a CR in it is a bare CR (the CR of a CRLF was
+// taken off), written as CRLF as a bare LF is: the message has no bare CR or LF, whatever the
+// client sent (a bare CR is a line end to some readers and not to others, DKIM included). It
+// is content only: what follows it is never read as a dot or an end of data.
 void smtp_server_session::append_content(std::string_view text, bool end_of_line) {
     if (message_too_big_) return;
-    if (txn_.message.size() + text.size() + 2 > limits_.max_message_bytes) {
+    const std::size_t bare_crs = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\r'));
+    if (txn_.message.size() + text.size() + bare_crs + (end_of_line ? 2 : 0) > limits_.max_message_bytes) {
         message_too_big_ = true;
         txn_.message.clear();
         txn_.message.shrink_to_fit();
         return;
     }
-    txn_.message.append(text);
+    if (bare_crs == 0) {
+        txn_.message.append(text);
+    } else {
+        for (char c : text) {
+            txn_.message.push_back(c);
+            if (c == '\r') txn_.message.push_back('\n');
+        }
+    }
     if (end_of_line) txn_.message.append("\r\n");
 }
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "ndrguard/filter/smtp_server.hpp"
 
@@ -165,4 +166,66 @@ TEST_CASE("two transactions on one connection; HELO and XFORWARD persist, the re
     CHECK(s.message().message == "second\r\n");
     CHECK(s.message().helo == "client.example.org");
     CHECK(s.message().xforward.size() == 3);
+}
+
+namespace {
+
+// The message `data` (DATA's content up to and with its final dot) gives, fed in three pieces
+// cut at every pair of byte offsets, or nullopt-like "" when no message came.
+std::vector<std::string> messages_at_every_split(const std::string& data, const server_limits& lim) {
+    const std::string start = "HELO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@x.example>\r\nDATA\r\n";
+    std::vector<std::string> got;
+    for (std::size_t cut1 = 0; cut1 <= data.size(); ++cut1)
+        for (std::size_t cut2 = cut1; cut2 <= data.size(); ++cut2) {
+            smtp_server_session s("f", lim);
+            s.feed(start);
+            s.feed(data.substr(0, cut1));
+            s.feed(data.substr(cut1, cut2 - cut1));
+            s.feed(data.substr(cut2));
+            got.push_back(s.has_message() ? s.message().message : std::string("(no message)"));
+        }
+    return got;
+}
+
+}  // namespace
+
+TEST_CASE("a long data line split between its CR and LF gains no CR, at every split") {
+    server_limits lim;
+    lim.max_line_bytes = 64;  // the line is taken in pieces
+    const std::string line(150, 'z');
+    for (const std::string& body : {line + "\r\n", line + "\r\nnext\r\n", "." + line + "\r\n"}) {
+        const std::string want = body.front() == '.' ? body.substr(1) : body;
+        auto got = messages_at_every_split(body + ".\r\n", lim);
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            CAPTURE(i);
+            REQUIRE(got[i] == want);
+        }
+    }
+}
+
+TEST_CASE("bare CR in data is written as CRLF, like bare LF, and never ends the data") {
+    server_limits lim;
+    lim.max_line_bytes = 64;
+    struct {
+        std::string data, want;
+    } cases[] = {
+        {"a\rb\r\n.\r\n", "a\r\nb\r\n"},
+        {"a\r\r\n.\r\n", "a\r\n\r\n"},
+        {"\r\r\r\n.\r\n", "\r\n\r\n\r\n"},
+        {"a\r\n\rb\r\n.\r\n", "a\r\n\r\nb\r\n"},
+        // A dot after a bare CR is content: not the end of data, not unstuffed.
+        {"x\r.\r\n.\r\n", "x\r\n.\r\n"},
+        {"x\r..\r\n.\r\n", "x\r\n..\r\n"},
+        {"bare\nlf\r\n.\r\n", "bare\r\nlf\r\n"},
+        {std::string(100, 'y') + "\r" + std::string(100, 'w') + "\r\n.\r\n",  // in a long line too
+         std::string(100, 'y') + "\r\n" + std::string(100, 'w') + "\r\n"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.data.substr(0, 40));
+        const auto got = messages_at_every_split(c.data, lim);
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            CAPTURE(i);
+            REQUIRE(got[i] == c.want);
+        }
+    }
 }
