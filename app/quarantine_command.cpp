@@ -267,6 +267,7 @@ int run_quarantine(const std::vector<std::string>& args) {
             o.next_hop = cfg.next_hop;
             o.hostname = cfg.hostname;
             o.timeout_seconds = cfg.reinject_timeout_seconds;
+            o.verdict_header = cfg.verdict_header;
             o.lease = std::chrono::seconds(cfg.release_lease_seconds);
             o.force = force;
             o.who = by;

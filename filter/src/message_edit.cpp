@@ -78,6 +78,35 @@ bool has_header(std::string_view message, std::string_view name) {
     return false;
 }
 
+std::size_t remove_fields(std::string& message, std::initializer_list<std::string_view> names) {
+    const std::string_view headers = header_section(message);
+    auto named = [&](std::string_view line) {
+        for (auto n : names)
+            if (!n.empty() && iequals_prefix(line, n)) return true;
+        return false;
+    };
+    // Lines of the header section: a field is its first line and the folded ones after it.
+    std::string kept;
+    std::size_t removed = 0, pos = 0;
+    bool dropping = false;
+    while (pos < headers.size()) {
+        std::size_t nl = headers.find('\n', pos);
+        std::size_t end = nl == std::string_view::npos ? headers.size() : nl + 1;
+        std::string_view line = headers.substr(pos, end - pos);
+        const bool folded = line[0] == ' ' || line[0] == '\t';
+        if (!folded) {
+            dropping = named(line);
+            if (dropping && removed++ == 0) kept.assign(headers.substr(0, pos));  // first hit: copy what came before
+        }
+        if (removed > 0 && !dropping) kept.append(line);
+        pos = end;
+    }
+    if (removed == 0) return 0;  // nothing copied, nothing changed
+    kept.append(std::string_view(message).substr(headers.size()));
+    message = std::move(kept);
+    return removed;
+}
+
 std::string with_header_on_top(std::string_view message, std::string_view name, std::string_view value) {
     std::string out;
     out.reserve(message.size() + name.size() + value.size() + 4);

@@ -48,7 +48,10 @@ release_report release_item(q::database& db, std::int64_t item_id, const release
     t.esmtp = true;
     t.mail_from = claim.sender;
     t.recipients.push_back({claim.mailbox, {}});
-    t.message = with_header_on_top(claim.message, "X-NDRGuard-Released",
+    // A header of ours that came with the message is a forgery: only the real one is added.
+    std::string message = claim.message;
+    remove_fields(message, {o.verdict_header, "X-NDRGuard", "X-NDRGuard-Released"});
+    t.message = with_header_on_top(message, "X-NDRGuard-Released",
                                    "id=" + std::to_string(item_id) + " attempt=" + std::to_string(claim.attempt_id));
     bool db_failed = false;
     std::string db_error;

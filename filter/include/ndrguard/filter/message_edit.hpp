@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,12 @@ bool has_header(std::string_view message, std::string_view name);
 
 // The value of the first such field, unfolded and trimmed ("" when absent).
 std::string header_value(std::string_view message, std::string_view name);
+
+// Removes every field of one of these names (case-insensitive, "Name :" too) from the header
+// section, with its folded continuation lines; the body is never touched. Returns how many
+// fields went (0: the message was not copied). The filter's own headers (X-NDRGuard, the
+// release's X-NDRGuard-Released) are removed before they are added: a sender cannot forge them.
+std::size_t remove_fields(std::string& message, std::initializer_list<std::string_view> names);
 
 // "Name: value\r\n" + message.
 std::string with_header_on_top(std::string_view message, std::string_view name, std::string_view value);
