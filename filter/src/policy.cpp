@@ -122,4 +122,28 @@ std::string verdict_header_value(verification v, const std::vector<std::string>&
     return out;
 }
 
+std::string answer_for_next_hop_failure(int code, std::string_view summary, filter_mode mode, bool null_sender) {
+    // One line, bounded: it is passed on as the SMTP reply.
+    std::string line(summary.substr(0, 300));
+    for (char& c : line)
+        if (c == '\r' || c == '\n') c = ' ';
+    if (code >= 400 && code < 500) return line;
+    if (code >= 500 && code < 600) {
+        if (mode == filter_mode::before_queue || null_sender) return line;
+        // "550 5.1.1 text" -> "451 4.1.1 Error: next hop answered 550 5.1.1 text; ..."
+        std::string status = "4.3.0";
+        const std::string_view rest = std::string_view(line).substr(std::min<std::size_t>(4, line.size()));
+        if (rest.size() >= 5 && rest[0] == '5' && rest[1] == '.') {
+            std::size_t end = rest.find(' ');
+            std::string_view enhanced = rest.substr(0, end);
+            if (enhanced.size() <= 9 && enhanced.find_first_not_of("0123456789.") == std::string_view::npos)
+                status = "4" + std::string(enhanced.substr(1));
+        }
+        return "451 " + status + " Error: next hop answered " + line +
+               " (not bounced after queue: the message stays queued)";
+    }
+    if (code == 0) return "451 4.3.0 Error: cannot reach the next hop: " + line;
+    return "451 4.3.0 Error: next hop failed: " + line;
+}
+
 }  // namespace ndrguard::filter

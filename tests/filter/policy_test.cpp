@@ -87,3 +87,41 @@ TEST_CASE("the verdict header is one clean line") {
     CHECK(h == "forged msgid=<a  Bcc: x@y> would=reject reasons=dsn.rfc3464,ref.msgid.rfc822");
     CHECK(h.find('\n') == std::string::npos);
 }
+
+TEST_CASE("the next hop's refusal: after queue only a null sender gets a 5xx (no backscatter)") {
+    const auto aq = filter_mode::after_queue, bq = filter_mode::before_queue;
+    const std::string rcpt_550 = "550 5.1.1 <b@x.example>: Recipient address rejected";
+    struct {
+        int code;
+        std::string summary;
+        filter_mode mode;
+        bool null_sender;
+        std::string want;
+    } cases[] = {
+        {550, rcpt_550, aq, false,
+         "451 4.1.1 Error: next hop answered " + rcpt_550 + " (not bounced after queue: the message stays queued)"},
+        {550, rcpt_550, aq, true, rcpt_550},
+        {550, rcpt_550, bq, false, rcpt_550},
+        {550, rcpt_550, bq, true, rcpt_550},
+        {554, "554 Transaction failed", aq, false,
+         "451 4.3.0 Error: next hop answered 554 Transaction failed (not bounced after queue: the message stays queued)"},
+        {552, "552 5.3.4 Message size exceeds fixed limit", aq, false,
+         "451 4.3.4 Error: next hop answered 552 5.3.4 Message size exceeds fixed limit (not bounced after queue: the message stays queued)"},
+        {554, "554 5.7.1", aq, false,
+         "451 4.7.1 Error: next hop answered 554 5.7.1 (not bounced after queue: the message stays queued)"},
+        {450, "450 4.2.0 try later", aq, false, "450 4.2.0 try later"},
+        {421, "421 4.3.2 shutting down", bq, true, "421 4.3.2 shutting down"},
+        {0, "connection refused", aq, false, "451 4.3.0 Error: cannot reach the next hop: connection refused"},
+        {0, "no reply", bq, true, "451 4.3.0 Error: cannot reach the next hop: no reply"},
+        {354, "354 go ahead", aq, false, "451 4.3.0 Error: next hop failed: 354 go ahead"},
+        {550, "550 line\r\nbreak", bq, false, "550 line  break"},  // one line, whatever came
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.summary);
+        CAPTURE(c.null_sender);
+        CHECK(answer_for_next_hop_failure(c.code, c.summary, c.mode, c.null_sender) == c.want);
+    }
+    // Never a 5xx for a non-null sender after queue, whatever the next hop said.
+    for (int code = 0; code < 700; ++code)
+        CHECK(answer_for_next_hop_failure(code, std::to_string(code) + " 5.0.0 x", aq, false)[0] != '5');
+}

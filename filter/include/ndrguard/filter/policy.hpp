@@ -61,6 +61,15 @@ private:
     std::array<std::array<action, 3>, rows> table_{};
 };
 
+// What Postfix is told when the next hop did not take a message: `code` and `summary` are the
+// next hop's reply ("550 5.1.1 <b@x>: Recipient address rejected"; code 0: no answer, any
+// other code but 250). ndrguard must never make backscatter: after queue a 5xx makes Postfix
+// bounce the message to its sender, so there only a null sender (whose bounce Postfix drops)
+// gets the 5xx; anyone else gets 451 and the message stays in Postfix's queue, as with
+// soft_bounce (5.x.y becomes 4.x.y). Before queue the remote client gets the 5xx: nothing is
+// bounced by us. A 4xx is passed on; no answer is 451.
+std::string answer_for_next_hop_failure(int code, std::string_view summary, filter_mode mode, bool null_sender);
+
 // The header on delivered bounces, for users' Sieve rules: "verified msgid=<id> reasons=a,b",
 // with "would=ACTION" when the message is delivered although the verdict was another action.
 std::string verdict_header_value(verification v, const std::vector<std::string>& ids,
