@@ -158,6 +158,10 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         if (!parse_number(value, database_timeout_ms, 100, 600000)) return bad("want 100..600000");
     } else if (key == "reinject_timeout_seconds") {
         if (!parse_number(value, reinject_timeout_seconds, 1, 3600)) return bad("want 1..3600");
+    } else if (key == "next_hop_max_idle") {
+        if (!parse_number(value, next_hop_max_idle, 0, 1000)) return bad("want 0..1000");
+    } else if (key == "next_hop_idle_seconds") {
+        if (!parse_number(value, next_hop_idle_seconds, 1, 3600)) return bad("want 1..3600");
     } else if (key == "verdict_header") {
         if (value.empty() || value.find_first_of(" \t:\r\n") != std::string_view::npos) return bad("want a header name");
         verdict_header = std::string(value);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -59,9 +60,11 @@ public:
     using done_fn = std::function<void(smtp_reply)>;  // code 0: no answer (connection failed)
 
     next_hop_connection(asio::io_context& io, const serve_config& cfg)
-        : cfg_(cfg), socket_(io), timer_(io), client_(cfg.hostname) {}
+        : cfg_(cfg), socket_(io), timer_(io), idle_timer_(io), client_(cfg.hostname) {}
 
     bool reusable() const { return connected_ && client_.reusable(); }
+    // The content of the last message went out: it may be queued, so it is never sent again.
+    bool content_sent() const { return client_.content_sent(); }
 
     // `t` must stay alive until `done` runs.
     void send(const tcp::endpoint& to, const transaction& t, done_fn done) {
@@ -85,6 +88,18 @@ public:
         socket_.close(ignore);
         connected_ = false;
     }
+
+    // An orderly end of an idle connection: QUIT without waiting (the socket buffer is empty,
+    // so it never blocks), then close; the next hop's smtpd process is free at once.
+    void quit() {
+        if (connected_) {
+            const std::string q = smtp_client_session::quit();
+            (void)::send(socket_.native_handle(), q.data(), q.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        close();
+    }
+
+    asio::steady_timer& idle_timer() { return idle_timer_; }
 
 private:
     void begin() {
@@ -147,6 +162,7 @@ private:
     const serve_config& cfg_;
     tcp::socket socket_;
     asio::steady_timer timer_;
+    asio::steady_timer idle_timer_;  // while pooled: closes it after next_hop_idle_seconds
     smtp_client_session client_;
     bool connected_ = false;
     const transaction* txn_ = nullptr;
@@ -156,7 +172,10 @@ private:
 };
 
 // Idle next-hop connections (io thread only): Postfix opens a new SMTP session for most
-// messages, and a fresh connection to the next hop per message cost ~20 ms here.
+// messages, and a fresh connection to the next hop per message cost ~20 ms here. Each idle one
+// holds a process of the next hop's smtpd: at most next_hop_max_idle are kept (below its
+// process limit, so that releases and digests find a free one), each for next_hop_idle_seconds
+// (before the next hop's own timeout closes it under us).
 class next_hop_pool {
 public:
     next_hop_pool(asio::io_context& io, const serve_config& cfg) : io_(io), cfg_(cfg) {}
@@ -169,28 +188,52 @@ public:
                 tcp::resolver resolver(io_);
                 endpoint_ = *resolver.resolve(hp->first, std::to_string(hp->second)).begin();
             } catch (const std::exception&) {
-                return done({451, "4.3.0 Error: cannot resolve the next hop " + cfg_.next_hop});
+                return done({0, "cannot resolve the next hop " + cfg_.next_hop});
             }
         }
         attempt(t, std::move(done), true);
     }
 
+    std::uint64_t stale_retries() const { return stale_retries_; }
+
 private:
-    void attempt(const transaction& t, std::function<void(smtp_reply)> done, bool first) {
+    void attempt(const transaction& t, std::function<void(smtp_reply)> done, bool may_reuse) {
         std::shared_ptr<next_hop_connection> c;
-        while (!idle_.empty() && !c) {
+        while (may_reuse && !idle_.empty() && !c) {
             c = std::move(idle_.back());
             idle_.pop_back();
+            c->idle_timer().cancel();
             if (!c->reusable()) c.reset();
         }
         const bool reused = c != nullptr;
         if (!c) c = std::make_shared<next_hop_connection>(io_, cfg_);
-        c->send(*endpoint_, t, [this, c, reused, first, &t, done = std::move(done)](smtp_reply r) mutable {
-            if (c->reusable() && idle_.size() < 64) idle_.push_back(c);
-            // An idle connection the next hop closed meanwhile: one fresh try.
-            if (r.code == 0 && reused && first) return attempt(t, std::move(done), false);
-            if (r.code == 0) r = {451, "4.3.0 Error: cannot reach the next hop " + cfg_.next_hop};
+        c->send(*endpoint_, t, [this, c, reused, &t, done = std::move(done)](smtp_reply r) mutable {
+            park(c);
+            // A pooled connection the next hop closed meanwhile (perhaps after a 421) fails
+            // before the content went out: the message cannot be queued there, so it goes again
+            // on a new connection (the other pooled ones may be as stale).
+            if (r.code == 0 && reused && !c->content_sent()) {
+                ++stale_retries_;
+                return attempt(t, std::move(done), false);
+            }
+            if (r.code == 0 && r.text.empty()) r.text = "no answer from the next hop " + cfg_.next_hop;
             done(std::move(r));
+        });
+    }
+
+    // Back into the pool, or closed when the pool is full or it cannot carry another message.
+    void park(const std::shared_ptr<next_hop_connection>& c) {
+        if (!c->reusable()) return c->close();
+        if (idle_.size() >= static_cast<std::size_t>(cfg_.next_hop_max_idle)) return c->quit();
+        idle_.push_back(c);
+        c->idle_timer().expires_after(std::chrono::seconds(cfg_.next_hop_idle_seconds));
+        c->idle_timer().async_wait([this, w = std::weak_ptr<next_hop_connection>(c)](boost::system::error_code ec) {
+            auto idle = w.lock();
+            if (ec || !idle) return;
+            auto it = std::find(idle_.begin(), idle_.end(), idle);
+            if (it == idle_.end()) return;  // taken meanwhile (this ran late): it is busy now
+            idle_.erase(it);
+            idle->quit();
         });
     }
 
@@ -198,6 +241,7 @@ private:
     const serve_config& cfg_;
     std::optional<tcp::endpoint> endpoint_;
     std::vector<std::shared_ptr<next_hop_connection>> idle_;
+    std::uint64_t stale_retries_ = 0;
 };
 
 // Held messages of all sessions in one transaction per batch.
@@ -424,6 +468,10 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
              << " direction=" << (outbound ? "outbound" : "inbound");
         metric_direction = outbound ? 1 : 0;
         out = t;
+        // Headers of ours that came with the message are forged (or stale): only the filter's
+        // own verdict may reach the mailbox, whatever the message's way.
+        if (std::size_t n = remove_fields(out.message, {m.cfg.verdict_header, "X-NDRGuard-Released"}))
+            line << " forged_headers_removed=" << n;
         if (outbound) return outbound_message();
         // Big messages are classified off the io thread, so that they do not stall the others.
         if (t.message.size() > 1024 * 1024)
@@ -436,9 +484,9 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     }
 
     void outbound_message() {
-        if (!has_header(t.message, "Message-ID")) {
+        if (!has_header(out.message, "Message-ID")) {
             static thread_local std::mt19937_64 rng(std::random_device{}());
-            out.message = with_header_on_top(t.message, "Message-ID", make_message_id(now, rng(), m.cfg.hostname));
+            out.message = with_header_on_top(out.message, "Message-ID", make_message_id(now, rng(), m.cfg.hostname));
             line << " message_id_added=yes";
         }
         std::string id = header_value(out.message, "Message-ID");
@@ -625,7 +673,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     }
 
     void deliver() {
-        transaction to_deliver = t;
+        transaction to_deliver = std::move(out);  // t with the forged headers removed
         to_deliver.recipients.clear();
         const decision* header_decision = nullptr;
         for (std::size_t i = 0; i < plans.size(); ++i)
@@ -648,7 +696,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             if (held) return finish("250 2.0.0 Ok: held in quarantine as " + held_ids.front());
             return finish("250 2.0.0 Ok: dropped (forged bounce, mailbox quarantine full)");
         }
-        to_deliver.message = with_header_on_top(t.message, m.cfg.verdict_header,
+        to_deliver.message = with_header_on_top(to_deliver.message, m.cfg.verdict_header,
                                                 verdict_header_value(v, r.message_ids, r.reasons, *header_decision));
         out = std::move(to_deliver);
         reinject(out, [self = shared_from_this()](std::string answer) {
@@ -682,7 +730,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     }
 
     void reinject(const transaction& tx, std::function<void(std::string)> then) {
-        m.next_hops.send(tx, [self = shared_from_this(), then = std::move(then), sent = std::chrono::steady_clock::now()](smtp_reply reply) {
+        m.next_hops.send(tx, [self = shared_from_this(), &tx, then = std::move(then), sent = std::chrono::steady_clock::now()](smtp_reply reply) {
             self->line << " next_hop_ms=" << ms_since(sent);
             if (reply.code == 250) {
                 std::string qid = queue_id_of(reply);
@@ -691,9 +739,9 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             }
             self->line << " next_hop_reply=" << reply.code;  // not delivered after all
             self->m.metrics.next_hop_failures.fetch_add(1, std::memory_order_relaxed);
-            // A refusal of the next hop is passed on as it is; anything else keeps the message.
-            if (reply.code >= 400 && reply.code < 600) return then(reply.summary());
-            then("451 4.3.0 Error: next hop failed");
+            std::string answer = answer_for_next_hop_failure(reply.code, reply.summary(), self->m.cfg.mode, tx.mail_from.empty());
+            if (reply.code >= 500 && answer[0] == '4') self->line << " note=next_hop_refusal_kept";  // no backscatter of ours
+            then(std::move(answer));
         });
     }
 

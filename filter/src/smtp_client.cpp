@@ -119,6 +119,7 @@ std::string smtp_client_session::start(const transaction& txn) {
     txn_ = &txn;
     next_rcpt_ = 0;
     outcome_ = {};
+    content_sent_ = false;
     if (status_ == status::connecting) return {};  // the greeting comes first
     if (status_ == status::broken || status_ == status::busy) return {};
     status_ = status::busy;
@@ -170,6 +171,7 @@ std::string smtp_client_session::next_command() {
         case step::data: return "DATA\r\n";
         case step::content: {
             std::string content = dot_stuffed(t.message);
+            content_sent_ = true;
             if (hold_final_dot_) {
                 content.resize(content.size() - 3);  // ".\r\n": sent by final_dot()
                 status_ = status::before_final_dot;

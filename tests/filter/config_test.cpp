@@ -110,6 +110,8 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.idle_timeout_seconds == defaults.idle_timeout_seconds);
     CHECK(from_file.session_timeout_seconds == defaults.session_timeout_seconds);
     CHECK(from_file.reinject_timeout_seconds == defaults.reinject_timeout_seconds);
+    CHECK(from_file.next_hop_max_idle == defaults.next_hop_max_idle);
+    CHECK(from_file.next_hop_idle_seconds == defaults.next_hop_idle_seconds);
     CHECK(from_file.database_timeout_ms == defaults.database_timeout_ms);
     CHECK(from_file.limits.max_line_bytes == defaults.limits.max_line_bytes);
     CHECK(from_file.limits.max_message_bytes == defaults.limits.max_message_bytes);
@@ -145,4 +147,34 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     for (auto c : {mc::dsn, mc::autoreply, mc::feedback})
         for (auto v : {verification::verified, verification::forged, verification::unverifiable})
             CHECK(from_file.verdicts.cell(c, v) == defaults.verdicts.cell(c, v));
+}
+
+#include <sstream>
+
+// The process limit (maxproc) of master.cf's service listening on `service`, -1 if not found.
+static int master_cf_maxproc(const std::string& text, const std::string& service) {
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream fields(line);
+        std::vector<std::string> f;
+        for (std::string w; fields >> w;) f.push_back(w);
+        if (f.size() >= 8 && f[0] == service && f[1] == "inet") return f[6] == "-" ? 100 : std::stoi(f[6]);
+    }
+    return -1;
+}
+
+TEST_CASE("the idle next-hop pool stays below the reinjection smtpd's process limit of deploy/postfix") {
+    std::ifstream in(NDRGUARD_SOURCE_DIR "/deploy/postfix/master.cf.snippet");
+    REQUIRE(in);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    serve_config defaults;
+    const int maxproc = master_cf_maxproc(text, defaults.next_hop);  // 127.0.0.1:10026
+    CAPTURE(maxproc);
+    REQUIRE(maxproc > 0);
+    // Releases and digests need a free smtpd while the pool holds its idle connections: at
+    // least two left over (one release and one digest at once).
+    CHECK(defaults.next_hop_max_idle + 2 <= maxproc);
+    // Closed by ndrguard before Postfix's smtpd_timeout (300 s) would close them under it.
+    CHECK(defaults.next_hop_idle_seconds < 300);
 }

@@ -44,7 +44,12 @@ struct serve_config {
     std::size_t max_sessions = 64;              // concurrent SMTP sessions
     int idle_timeout_seconds = 300;             // between two client reads or writes
     int session_timeout_seconds = 3600;         // a whole session, however busy
-    int reinject_timeout_seconds = 120;
+    int reinject_timeout_seconds = 120;         // each connect, read or write to the next hop
+    // Idle reinjection connections kept for the next messages: keep fewer than the next hop's
+    // process limit (master.cf: 10), so that releases and digests always find a free smtpd,
+    // and close them before the next hop's own idle timeout (Postfix's smtpd: 300 s).
+    int next_hop_max_idle = 4;
+    int next_hop_idle_seconds = 60;
     std::string verdict_header = "X-NDRGuard";
     server_limits limits;                       // max_line_bytes, max_message_bytes, max_recipients
     policy verdicts;                            // policy.<class>.<verification> = action

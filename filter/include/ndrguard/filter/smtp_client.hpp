@@ -61,6 +61,8 @@ public:
     std::string feed(std::string_view bytes);
 
     status state() const { return status_; }
+    // The message content went out in this transaction (after it, it may be queued: never resent).
+    bool content_sent() const { return content_sent_; }
     const smtp_reply& outcome() const { return outcome_; }  // after delivered/refused/broken
     std::string queue_id() const { return queue_id_of(outcome_); }
     bool reusable() const {
@@ -101,6 +103,7 @@ private:
     std::vector<step> awaited_;     // PIPELINING: the commands whose replies are still to come
     bool pipelined_refusal_ = false;
     bool hold_final_dot_ = false;
+    bool content_sent_ = false;
     bool must_close_ = false;       // a 354 came after a refusal: the transaction can only be
                                     // abandoned by closing the connection
 };
