@@ -13,7 +13,7 @@ namespace ndrguard::filter {
 struct handover_options {
     std::string next_hop = "127.0.0.1:10026";
     std::string hostname = "localhost";  // our EHLO name
-    int timeout_seconds = 120;           // per read or write
+    int timeout_seconds = 120;           // per connect, read or write: a deadline, never longer
 };
 
 // What happened on the wire.
@@ -22,7 +22,9 @@ struct handover {
     smtp_reply reply;  // code 0: none (the text says why)
 };
 
-// Blocking. `at_the_dot` runs just before the final dot; returning false closes the connection
+// Blocking, but every step (connect, each read and write) ends within timeout_seconds: a
+// next hop that accepts and never answers is a failure (reply code 0), before the dot a clean
+// one. `at_the_dot` runs just before the final dot; returning false closes the connection
 // instead, which leaves nothing queued.
 handover send_once(const transaction& t, const handover_options& o, const std::function<bool()>& at_the_dot);
 
