@@ -60,7 +60,7 @@ public:
     using done_fn = std::function<void(smtp_reply)>;  // code 0: no answer (connection failed)
 
     next_hop_connection(asio::io_context& io, const serve_config& cfg)
-        : cfg_(cfg), socket_(io), timer_(io), idle_timer_(io), client_(cfg.hostname) {}
+        : cfg_(cfg), socket_(io), timer_(io), client_(cfg.hostname) {}
 
     bool reusable() const { return connected_ && client_.reusable(); }
     // The content of the last message went out: it may be queued, so it is never sent again.
@@ -98,8 +98,6 @@ public:
         }
         close();
     }
-
-    asio::steady_timer& idle_timer() { return idle_timer_; }
 
 private:
     void begin() {
@@ -162,7 +160,6 @@ private:
     const serve_config& cfg_;
     tcp::socket socket_;
     asio::steady_timer timer_;
-    asio::steady_timer idle_timer_;  // while pooled: closes it after next_hop_idle_seconds
     smtp_client_session client_;
     bool connected_ = false;
     const transaction* txn_ = nullptr;
@@ -174,8 +171,8 @@ private:
 // Idle next-hop connections (io thread only): Postfix opens a new SMTP session for most
 // messages, and a fresh connection to the next hop per message cost ~20 ms here. Each idle one
 // holds a process of the next hop's smtpd: at most next_hop_max_idle are kept (below its
-// process limit, so that releases and digests find a free one), each for next_hop_idle_seconds
-// (before the next hop's own timeout closes it under us).
+// process limit, so that releases and digests find a free one), each for about
+// next_hop_idle_seconds (before the next hop's own timeout closes it under us).
 class next_hop_pool {
 public:
     next_hop_pool(asio::io_context& io, const serve_config& cfg) : io_(io), cfg_(cfg) {}
@@ -194,15 +191,12 @@ public:
         attempt(t, std::move(done), true);
     }
 
-    std::uint64_t stale_retries() const { return stale_retries_; }
-
 private:
     void attempt(const transaction& t, std::function<void(smtp_reply)> done, bool may_reuse) {
         std::shared_ptr<next_hop_connection> c;
         while (may_reuse && !idle_.empty() && !c) {
-            c = std::move(idle_.back());
+            c = std::move(idle_.back().connection);
             idle_.pop_back();
-            c->idle_timer().cancel();
             if (!c->reusable()) c.reset();
         }
         const bool reused = c != nullptr;
@@ -212,10 +206,7 @@ private:
             // A pooled connection the next hop closed meanwhile (perhaps after a 421) fails
             // before the content went out: the message cannot be queued there, so it goes again
             // on a new connection (the other pooled ones may be as stale).
-            if (r.code == 0 && reused && !c->content_sent()) {
-                ++stale_retries_;
-                return attempt(t, std::move(done), false);
-            }
+            if (r.code == 0 && reused && !c->content_sent()) return attempt(t, std::move(done), false);
             if (r.code == 0 && r.text.empty()) r.text = "no answer from the next hop " + cfg_.next_hop;
             done(std::move(r));
         });
@@ -225,23 +216,37 @@ private:
     void park(const std::shared_ptr<next_hop_connection>& c) {
         if (!c->reusable()) return c->close();
         if (idle_.size() >= static_cast<std::size_t>(cfg_.next_hop_max_idle)) return c->quit();
-        idle_.push_back(c);
-        c->idle_timer().expires_after(std::chrono::seconds(cfg_.next_hop_idle_seconds));
-        c->idle_timer().async_wait([this, w = std::weak_ptr<next_hop_connection>(c)](boost::system::error_code ec) {
-            auto idle = w.lock();
-            if (ec || !idle) return;
-            auto it = std::find(idle_.begin(), idle_.end(), idle);
-            if (it == idle_.end()) return;  // taken meanwhile (this ran late): it is busy now
-            idle_.erase(it);
-            idle->quit();
+        idle_.push_back({c, std::chrono::steady_clock::now()});
+        if (!sweep_armed_) sweep_soon();
+    }
+
+    // Idle connections older than next_hop_idle_seconds are closed by one timer that runs every
+    // half of it while the pool holds any (no timer armed and cancelled per message), so each
+    // is closed between 1 and 1.5 times next_hop_idle_seconds after its last message.
+    void sweep_soon() {
+        sweep_armed_ = true;
+        sweep_.expires_after(std::chrono::milliseconds(500 * cfg_.next_hop_idle_seconds));
+        sweep_.async_wait([this](boost::system::error_code ec) {
+            sweep_armed_ = false;
+            if (ec) return;
+            const auto too_old = std::chrono::steady_clock::now() - std::chrono::seconds(cfg_.next_hop_idle_seconds);
+            auto stays = std::stable_partition(idle_.begin(), idle_.end(), [&](const idle& i) { return i.since > too_old; });
+            for (auto it = stays; it != idle_.end(); ++it) it->connection->quit();
+            idle_.erase(stays, idle_.end());
+            if (!idle_.empty()) sweep_soon();
         });
     }
 
+    struct idle {
+        std::shared_ptr<next_hop_connection> connection;
+        std::chrono::steady_clock::time_point since;
+    };
     asio::io_context& io_;
     const serve_config& cfg_;
     std::optional<tcp::endpoint> endpoint_;
-    std::vector<std::shared_ptr<next_hop_connection>> idle_;
-    std::uint64_t stale_retries_ = 0;
+    std::vector<idle> idle_;  // the most recently used last: taken first
+    asio::steady_timer sweep_{io_};
+    bool sweep_armed_ = false;
 };
 
 // Held messages of all sessions in one transaction per batch.
