@@ -185,7 +185,7 @@ public:
                 tcp::resolver resolver(io_);
                 endpoint_ = *resolver.resolve(hp->first, std::to_string(hp->second)).begin();
             } catch (const std::exception&) {
-                return done({0, "cannot resolve the next hop " + cfg_.next_hop});
+                return done({0, "cannot resolve " + cfg_.next_hop});
             }
         }
         attempt(t, std::move(done), true);
@@ -207,7 +207,7 @@ private:
             // before the content went out: the message cannot be queued there, so it goes again
             // on a new connection (the other pooled ones may be as stale).
             if (r.code == 0 && reused && !c->content_sent()) return attempt(t, std::move(done), false);
-            if (r.code == 0 && r.text.empty()) r.text = "no answer from the next hop " + cfg_.next_hop;
+            if (r.code == 0 && r.text.empty()) r.text = cfg_.next_hop;  // "cannot reach the next hop: HOST:PORT"
             done(std::move(r));
         });
     }
