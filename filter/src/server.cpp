@@ -170,8 +170,8 @@ private:
 
 // Idle next-hop connections (io thread only): Postfix opens a new SMTP session for most
 // messages, and a fresh connection to the next hop per message cost ~20 ms here. Each idle one
-// holds a process of the next hop's smtpd: at most next_hop_max_idle are kept (below its
-// process limit, so that releases and digests find a free one), each for about
+// holds a process of the next hop's smtpd: after a burst at most next_hop_max_idle are kept
+// (below its process limit, so that releases and digests find a free one), each for about
 // next_hop_idle_seconds (before the next hop's own timeout closes it under us).
 class next_hop_pool {
 public:
@@ -212,29 +212,46 @@ private:
         });
     }
 
-    // Back into the pool, or closed when the pool is full or it cannot carry another message.
+    // Back into the pool, or closed when it cannot carry another message.
     void park(const std::shared_ptr<next_hop_connection>& c) {
         if (!c->reusable()) return c->close();
-        if (idle_.size() >= static_cast<std::size_t>(cfg_.next_hop_max_idle)) return c->quit();
+        if (idle_.size() >= 64) return c->quit();
         idle_.push_back({c, std::chrono::steady_clock::now()});
-        if (!sweep_armed_) sweep_soon();
+        sweep_by(idle_.size() > static_cast<std::size_t>(cfg_.next_hop_max_idle) ? burst_grace : idle_period());
     }
 
-    // Idle connections older than next_hop_idle_seconds are closed by one timer that runs every
-    // half of it while the pool holds any (no timer armed and cancelled per message), so each
-    // is closed between 1 and 1.5 times next_hop_idle_seconds after its last message.
-    void sweep_soon() {
+    // Under load every connection is idle for a moment between two messages: a pool cut to
+    // next_hop_max_idle at once would close and open connections all the time (~20 ms each).
+    // So the ones beyond it are closed once idle for burst_grace, the rest after
+    // next_hop_idle_seconds, by one timer (none armed and cancelled per message).
+    static constexpr std::chrono::seconds burst_grace{1};
+    std::chrono::milliseconds idle_period() const { return std::chrono::milliseconds(500 * cfg_.next_hop_idle_seconds); }
+
+    void sweep_by(std::chrono::steady_clock::duration within) {
+        const auto at = std::chrono::steady_clock::now() + within;
+        if (sweep_armed_ && sweep_at_ <= at) return;
         sweep_armed_ = true;
-        sweep_.expires_after(std::chrono::milliseconds(500 * cfg_.next_hop_idle_seconds));
+        sweep_at_ = at;
+        sweep_.expires_at(at);  // cancels the wait armed before, whose handler then does nothing
         sweep_.async_wait([this](boost::system::error_code ec) {
-            sweep_armed_ = false;
             if (ec) return;
-            const auto too_old = std::chrono::steady_clock::now() - std::chrono::seconds(cfg_.next_hop_idle_seconds);
-            auto stays = std::stable_partition(idle_.begin(), idle_.end(), [&](const idle& i) { return i.since > too_old; });
-            for (auto it = stays; it != idle_.end(); ++it) it->connection->quit();
-            idle_.erase(stays, idle_.end());
-            if (!idle_.empty()) sweep_soon();
+            sweep_armed_ = false;
+            sweep();
         });
+    }
+
+    // idle_ is in the order the connections were parked (taken from the back): the longest
+    // idle first.
+    void sweep() {
+        const auto now = std::chrono::steady_clock::now();
+        const auto max_idle = static_cast<std::size_t>(cfg_.next_hop_max_idle);
+        std::size_t close = 0;
+        while (close < idle_.size() &&
+               (idle_[close].since <= now - std::chrono::seconds(cfg_.next_hop_idle_seconds) ||
+                (idle_.size() - close > max_idle && idle_[close].since <= now - burst_grace)))
+            idle_[close++].connection->quit();
+        idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(close));
+        if (!idle_.empty()) sweep_by(idle_.size() > max_idle ? burst_grace : idle_period());
     }
 
     struct idle {
@@ -247,6 +264,7 @@ private:
     std::vector<idle> idle_;  // the most recently used last: taken first
     asio::steady_timer sweep_{io_};
     bool sweep_armed_ = false;
+    std::chrono::steady_clock::time_point sweep_at_{};
 };
 
 // Held messages of all sessions in one transaction per batch.
