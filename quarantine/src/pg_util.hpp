@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ndrguard/quarantine/database.hpp"
@@ -22,8 +24,12 @@ namespace pg {
 struct watched_socket {
     int fd = -1;
     std::chrono::milliseconds timeout{0};
-    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();  // watchdog's mutex
     std::atomic<bool> cut{false};
+    // Under the watchdog's mutex: the thread that used it last (a pooled connection moves
+    // between threads), the operation that armed it (only that one disarms it), its deadline.
+    std::thread::id user;
+    std::uint64_t armed_by = 0;
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 // Registers a connection's socket (duplicated here; -1 or a zero timeout: never cut).
 std::shared_ptr<watched_socket> watch_socket(int fd, std::chrono::milliseconds timeout);

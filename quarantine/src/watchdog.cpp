@@ -34,9 +34,17 @@ public:
         std::lock_guard lock(mu_);
         sockets_.erase(std::remove(sockets_.begin(), sockets_.end(), s), sockets_.end());
     }
-    void arm(watched_socket& s, clock::time_point deadline) {
+    void use(watched_socket& s) {
         std::lock_guard lock(mu_);
+        s.user = std::this_thread::get_id();
+    }
+    // Arms `s` for operation `op` of this thread; with `if_mine`, only if this thread used it
+    // last (not a pooled connection another thread has taken since).
+    bool arm(watched_socket& s, clock::time_point deadline, std::uint64_t op, bool if_mine) {
+        std::lock_guard lock(mu_);
+        if (if_mine && s.user != std::this_thread::get_id()) return false;
         s.deadline = deadline;
+        s.armed_by = op;
         if (!started_) {
             started_ = true;
             std::thread([this] { run(); }).detach();
@@ -45,9 +53,12 @@ public:
             next_ = deadline;
             wake_.notify_one();
         }
+        return true;
     }
-    void disarm(watched_socket& s) {
+    void disarm(watched_socket& s, std::uint64_t op) {
         std::lock_guard lock(mu_);
+        if (s.armed_by != op) return;  // armed since by another thread's operation: that one ends it
+        s.armed_by = 0;
         s.deadline = clock::time_point::max();  // the thread may wake for it once, and find nothing
     }
 
@@ -84,16 +95,17 @@ private:
 // (armed by every operation: a caller may take `conn` before guarded()), and those armed now.
 struct thread_operations {
     int depth = 0;
+    std::uint64_t id = 0;  // of the outermost operation under way
     clock::time_point started;
     std::vector<std::weak_ptr<watched_socket>> used;
     std::vector<std::shared_ptr<watched_socket>> armed;
 };
 thread_local thread_operations current;
+std::atomic<std::uint64_t> operations{0};
 
-void arm_in_current(const std::shared_ptr<watched_socket>& s) {
+void arm_in_current(const std::shared_ptr<watched_socket>& s, bool if_mine) {
     if (s->fd < 0 || s->timeout.count() <= 0 || s->cut) return;  // a cut one is dead already
-    current.armed.push_back(s);
-    watchdog::instance().arm(*s, current.started + s->timeout);
+    if (watchdog::instance().arm(*s, current.started + s->timeout, current.id, if_mine)) current.armed.push_back(s);
 }
 
 }  // namespace
@@ -116,15 +128,16 @@ void unwatch_socket(watched_socket& s) {
 operation::operation() {
     if (current.depth++ > 0) return;
     current.started = clock::now();
+    current.id = ++operations;
     auto& used = current.used;
     used.erase(std::remove_if(used.begin(), used.end(), [](const auto& w) { return w.expired(); }), used.end());
     for (const auto& w : used)
-        if (auto s = w.lock()) arm_in_current(s);
+        if (auto s = w.lock()) arm_in_current(s, true);
 }
 
 operation::~operation() {
     if (--current.depth > 0) return;
-    for (const auto& s : current.armed) watchdog::instance().disarm(*s);
+    for (const auto& s : current.armed) watchdog::instance().disarm(*s, current.id);
     current.armed.clear();
 }
 
@@ -138,9 +151,11 @@ bool operation::cut(std::chrono::milliseconds& timeout) const {
 }
 
 void note_use(const std::shared_ptr<watched_socket>& s) {
+    if (s->fd < 0) return;  // not watched
+    watchdog::instance().use(*s);
     auto& used = current.used;
     if (std::none_of(used.begin(), used.end(), [&](const auto& w) { return w.lock() == s; })) used.push_back(s);
-    if (current.depth > 0 && !used_by_current_operation(*s)) arm_in_current(s);
+    if (current.depth > 0 && !used_by_current_operation(*s)) arm_in_current(s, false);
 }
 
 bool used_by_current_operation(const watched_socket& s) {
