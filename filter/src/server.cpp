@@ -758,6 +758,9 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
         send(smtp.greeting());  // (TCP_NODELAY comes from the listening socket)
     }
 
+    // While a message is being decided the idle timer only re-arms: every wait of a decision is
+    // bounded on its own (database_timeout_ms, reinject_timeout_seconds), and then the answer
+    // (or its failed write to a client that has gone) ends or resumes the session.
     void watch_idle(std::chrono::steady_clock::time_point at) {
         timer.expires_at(at);
         timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
