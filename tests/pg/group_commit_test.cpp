@@ -179,3 +179,13 @@ TEST_CASE("a database's operation timeout is the statement_timeout its connectio
     CHECK(q::operation_timeout_of("host=/tmp options='-c statement_timeout=100 -c statement_timeout=700'") == 700ms);
     CHECK(q::operation_timeout_of("nonsense") == 0ms);
 }
+
+TEST_CASE("the lookups' connection string keeps the generic plan beside the deadlines and the caller's own options") {
+    // As serve builds it: config_args adds the deadlines, async_sent_lookups adds its plan mode.
+    const std::string cfg = q::conninfo_with_deadlines("host=/tmp dbname=x options='-c work_mem=8MB'", 1000);
+    const std::string lookups = q::conninfo_with_deadlines(cfg, 1000, "-c plan_cache_mode=force_generic_plan");
+    CHECK(lookups.find("-c plan_cache_mode=force_generic_plan") != std::string::npos);
+    CHECK(lookups.find("-c work_mem=8MB") != std::string::npos);
+    CHECK(lookups.rfind("-c work_mem=8MB") > lookups.find("plan_cache_mode"));  // the caller's last: theirs win
+    CHECK(q::operation_timeout_of(lookups) == 1000ms);
+}
