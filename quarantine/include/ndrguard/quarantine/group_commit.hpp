@@ -130,6 +130,8 @@ private:
             if (wait_timeout_.count() > 0) p->deadline = clock::now() + wait_timeout_;
             queue_.push_back(p);
             if (timed && wait_timeout_.count() > 0) {
+                // Those answered already go now, not at their deadline (their memory with them).
+                while (!timed_.empty() && answered(*timed_.front())) timed_.pop_front();
                 timed_.push_back(p);  // deadlines in submission order: the front is the next one
                 if (timed_.size() == 1) wake_timekeeper_.notify_one();
             }
