@@ -267,14 +267,15 @@ private:
     std::chrono::steady_clock::time_point sweep_at_{};
 };
 
-// Held messages of all sessions in one transaction per batch.
+// Held messages of all sessions in one transaction per batch. A hold answered 451 by the
+// timeout may still be committed: Postfix's retry then finds it held by its queue id.
 struct quarantine_session {
     using item = q::held_message;
     using result = q::hold_result;
     using settings = q::quarantine_caps;
-    quarantine_session(q::database& d, const q::quarantine_caps& c) : db(d), caps(c) {}
+    quarantine_session(const std::string& conninfo, const q::quarantine_caps& c) : db(conninfo), caps(c) {}
     std::vector<q::hold_result> process(const std::vector<q::held_message>& batch) { return q::hold_messages(db, caps, batch); }
-    q::database& db;
+    q::database db;
     q::quarantine_caps caps;
 };
 
@@ -300,8 +301,10 @@ bool counts_for_storms(det::message_class c) {
 
 struct filter_server::impl {
     impl(serve_config c, std::ostream& l)
-        : cfg(std::move(c)), log(l), writer(cfg.database), lookups(cfg.database),
-          holder(cfg.database, caps_of(cfg)), storms(storm_settings_of(cfg)) {}
+        : cfg(std::move(c)), log(l), writer(cfg.database, 1000, database_timeout()), lookups(cfg.database, database_timeout()),
+          holder(cfg.database, caps_of(cfg), 1000, database_timeout()), storms(storm_settings_of(cfg)) {}
+    // Every wait of a session on PostgreSQL ends within it (451 then).
+    std::chrono::milliseconds database_timeout() const { return std::chrono::milliseconds(cfg.database_timeout_ms); }
 
     serve_config cfg;
     std::ostream& log;
@@ -325,6 +328,8 @@ struct filter_server::impl {
     std::unique_ptr<asio::posix::stream_descriptor> lookup_socket;
     std::uint64_t lookup_connection = 0;
     bool lookup_wait_armed = false;
+    asio::steady_timer lookup_deadline{io};
+    std::chrono::steady_clock::time_point lookup_due = std::chrono::steady_clock::time_point::max();
     // Lookups asked while the io thread works through one batch of ready sockets go out as one
     // query: the pump is posted, so it runs after the handlers already queued. When busy (the
     // last query left less than 1 ms ago, and other sessions are open that may ask too), a
@@ -365,6 +370,21 @@ struct filter_server::impl {
         if (!lookup_socket && fd >= 0) {
             lookup_connection = lookups.connection();
             lookup_socket = std::make_unique<asio::posix::stream_descriptor>(io, fd);
+        }
+        // The next deadline of a connect, query or request: advance() then fails what is late
+        // (and drops the connection, let go of above in that same call of the pump).
+        const auto due = lookups.deadline();
+        if (due != lookup_due) {
+            lookup_due = due;
+            lookup_deadline.cancel();
+            if (due != std::chrono::steady_clock::time_point::max()) {
+                lookup_deadline.expires_at(due);
+                lookup_deadline.async_wait([this](boost::system::error_code ec) {
+                    if (ec) return;  // re-armed or stopping
+                    lookup_due = std::chrono::steady_clock::time_point::max();
+                    pump_lookups();
+                });
+            }
         }
         if (w == q::async_sent_lookups::wait::none || !lookup_socket || lookup_wait_armed) return;
         lookup_wait_armed = true;
@@ -809,6 +829,9 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
         send(smtp.greeting());  // (TCP_NODELAY comes from the listening socket)
     }
 
+    // While a message is being decided the idle timer only re-arms: every wait of a decision is
+    // bounded on its own (database_timeout_ms, reinject_timeout_seconds), and then the answer
+    // (or its failed write to a client that has gone) ends or resumes the session.
     void watch_idle(std::chrono::steady_clock::time_point at) {
         timer.expires_at(at);
         timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {

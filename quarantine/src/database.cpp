@@ -1,6 +1,7 @@
 #include "ndrguard/quarantine/database.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -67,11 +68,60 @@ std::string conninfo_with_deadlines(const std::string& conninfo, int timeout_ms,
     return out;
 }
 
-database::database(const std::string& conninfo) {
-    impl_ = guarded("connecting to PostgreSQL", [&] { return std::make_unique<impl>(conninfo); });
+database_error::kind failure_of_sqlstate(std::string_view sqlstate) {
+    using kind = database_error::kind;
+    if (sqlstate == "57014" || sqlstate == "55P03") return kind::timeout;  // statement_timeout, lock_timeout
+    if (sqlstate.substr(0, 2) == "08" || sqlstate.substr(0, 2) == "53" || sqlstate.substr(0, 4) == "57P0") return kind::connection;
+    return kind::request;
+}
+
+std::chrono::milliseconds operation_timeout_of(const std::string& conninfo) {
+    PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), nullptr);
+    if (!parsed) return std::chrono::milliseconds(0);
+    std::string options;
+    for (PQconninfoOption* o = parsed; o->keyword; ++o)
+        if (std::string_view(o->keyword) == "options" && o->val) options = o->val;
+    PQconninfoFree(parsed);
+    const std::string key = "statement_timeout=";
+    const auto at = options.rfind(key);  // the last one is the server's
+    if (at == std::string::npos) return std::chrono::milliseconds(0);
+    return std::chrono::milliseconds(std::strtol(options.c_str() + at + key.size(), nullptr, 10));
+}
+
+database::impl::impl(const std::string& conninfo, std::chrono::milliseconds timeout) : conn(conninfo) {
+    // A connection is never re-established behind our back (libpqxx 6 would, in the middle of
+    // an operation, on a socket the watchdog does not know; libpqxx 7 never does): database
+    // replaces a broken one at the start of the next operation instead.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    conn.inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    watch = pg::watch_socket(conn.sock(), timeout);
+}
+
+database::impl::~impl() { pg::unwatch_socket(*watch); }
+
+database::database(const std::string& conninfo) : database(conninfo, operation_timeout_of(conninfo)) {}
+
+database::database(const std::string& conninfo, std::chrono::milliseconds operation_timeout)
+    : conninfo_(conninfo), timeout_(operation_timeout) {
+    impl_ = guarded("connecting to PostgreSQL", [&] { return std::make_unique<impl>(conninfo_, timeout_); });
 }
 
 database::~database() = default;
+
+bool database::broken() const { return impl_->watch->cut || !impl_->conn.is_open(); }
+
+database::impl& database::native() {
+    // Replaced only between operations of this thread on it: within one, the failure stands.
+    if (broken() && !pg::used_by_current_operation(*impl_->watch)) {
+        auto fresh = guarded("connecting to PostgreSQL again", [&] { return std::make_unique<impl>(conninfo_, timeout_); });
+        retired_ = std::move(impl_);
+        impl_ = std::move(fresh);
+    }
+    pg::note_use(impl_->watch);
+    return *impl_;
+}
 
 migration_report migrate(database& db, const std::filesystem::path& sql_dir) {
     // Version -> file, from names like 0001_sent_log.sql.

@@ -2,33 +2,77 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ndrguard/quarantine/database.hpp"
 
 namespace ndrguard::quarantine {
 
+namespace pg {
+
+// A connection's socket as the watchdog sees it: its own duplicate of the descriptor (shutting
+// that down ends libpq's wait on the original, and the number can never be another socket's,
+// whatever libpq closes meanwhile) and the deadline of the operation using it.
+struct watched_socket {
+    int fd = -1;
+    std::chrono::milliseconds timeout{0};
+    std::atomic<bool> cut{false};
+    // Under the watchdog's mutex: the thread that used it last (a pooled connection moves
+    // between threads), the operation that armed it (only that one disarms it), its deadline.
+    std::thread::id user;
+    std::uint64_t armed_by = 0;
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+// Registers a connection's socket (duplicated here; -1 or a zero timeout: never cut).
+std::shared_ptr<watched_socket> watch_socket(int fd, std::chrono::milliseconds timeout);
+void unwatch_socket(watched_socket& s);  // before the connection goes; closes the duplicate
+
+// One operation of this thread (pg::guarded, outermost call): every connection the thread uses
+// during it is armed with the operation's start + its timeout, and disarmed at the end.
+class operation {
+public:
+    operation();
+    ~operation();
+    operation(const operation&) = delete;
+    operation& operator=(const operation&) = delete;
+    // A connection of this operation was cut by the watchdog (the failure is a timeout), and
+    // after how long.
+    bool cut(std::chrono::milliseconds& timeout) const;
+};
+void note_use(const std::shared_ptr<watched_socket>& s);  // database::native(): this thread uses it now
+bool used_by_current_operation(const watched_socket& s);
+
+}  // namespace pg
+
 struct database::impl {
-    explicit impl(const std::string& conninfo) : conn(conninfo) {}
+    impl(const std::string& conninfo, std::chrono::milliseconds timeout);
+    ~impl();
     pqxx::connection conn;
     bool lookup_prepared = false;  // the sent log lookup, prepared once per connection
+    std::shared_ptr<pg::watched_socket> watch;
 };
 
 namespace pg {
 
-// Any libpqxx or libpq failure becomes a database_error saying what we were doing.
+[[noreturn]] void rethrow_as_database_error(const char* what, const operation& op);
+
+// Any libpqxx or libpq failure becomes a database_error saying what we were doing, and of which
+// kind; the whole call is one operation under the connections' deadlines.
 template <class F>
 auto guarded(const char* what, F&& f) -> decltype(f()) {
+    operation op;
     try {
         return f();
-    } catch (const database_error&) {
-        throw;
-    } catch (const std::exception& e) {
-        throw database_error(std::string(what) + ": " + e.what());
+    } catch (...) {
+        rethrow_as_database_error(what, op);
     }
 }
 

@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -380,15 +383,57 @@ TEST_CASE("expiry drops whole days and gives the mailbox its room back") {
 
 namespace {
 
-// Drives async_sent_lookups as an event loop would, until nothing is left to wait for.
+// Drives async_sent_lookups as an event loop would, until nothing is left to wait for: its
+// socket, and its deadline.
 void drive(q::async_sent_lookups& l) {
     for (int rounds = 0; rounds < 10000; ++rounds) {
         auto w = l.advance();
         if (w == q::async_sent_lookups::wait::none) return;
+        int wait_ms = 5000;
+        if (l.deadline() != q::async_sent_lookups::clock::time_point::max())
+            wait_ms = static_cast<int>(std::clamp<long long>(
+                duration_cast<milliseconds>(l.deadline() - q::async_sent_lookups::clock::now()).count() + 1, 0, 5000));
         pollfd p{l.socket(), static_cast<short>(w == q::async_sent_lookups::wait::read ? POLLIN : POLLOUT), 0};
-        ::poll(&p, 1, 5000);
+        ::poll(&p, 1, wait_ms);
     }
 }
+
+// The backend process of the connections named `app`, found with psql (-1: none).
+int backend_pid(const std::string& app) {
+    const std::string cmd = "psql -X -Atq '" + conninfo + "' -c \"SELECT pid FROM pg_stat_activity WHERE application_name = '" +
+                            app + "'\"";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return -1;
+    int pid = -1;
+    if (std::fscanf(p, "%d", &pid) != 1) pid = -1;
+    ::pclose(p);
+    return pid;
+}
+
+// SIGSTOP on one backend, SIGCONT when the scope ends or after 20 s at the latest (so that a
+// wait that is not bounded shows as a failure, not as a hang).
+struct frozen_backend {
+    explicit frozen_backend(int p) : pid(p), thaw_anyway([this] {
+        std::unique_lock lock(mu);
+        done.wait_for(lock, seconds(20), [&] { return over; });
+        ::kill(pid, SIGCONT);
+    }) {
+        ::kill(pid, SIGSTOP);
+    }
+    ~frozen_backend() {
+        {
+            std::lock_guard lock(mu);
+            over = true;
+        }
+        done.notify_all();
+        thaw_anyway.join();
+    }
+    int pid;
+    std::mutex mu;
+    std::condition_variable done;
+    bool over = false;
+    std::thread thaw_anyway;
+};
 
 }  // namespace
 
@@ -440,6 +485,70 @@ TEST_CASE("non-blocking lookups: no server means a clear failure for each reques
     drive(lookups);
     CHECK(failed == 3);
     CHECK(why.find("connecting to PostgreSQL") != std::string::npos);
+}
+
+TEST_CASE("non-blocking lookups: a frozen server fails each request within the timeout and drops the connection") {
+    migrate_once();
+    q::async_sent_lookups lookups(conninfo + " application_name=ndrguard_async_frozen", milliseconds(300));
+    int ok = 0, failed = 0;
+    std::string why;
+    auto count = [&](bool good, std::vector<q::sent_match>&&, const std::string& error) {
+        (good ? ok : failed) += 1;
+        if (!good) why = error;
+    };
+    lookups.submit({{"frozen.1@example.org"}, system_clock::now() - days(7)}, count);
+    drive(lookups);
+    REQUIRE(ok == 1);
+    const int pid = backend_pid("ndrguard_async_frozen");
+    REQUIRE(pid > 0);
+    const auto connection = lookups.connection();
+    {
+        frozen_backend frozen(pid);
+        lookups.submit({{"frozen.2@example.org"}, system_clock::now() - days(7)}, count);
+        lookups.submit({{"frozen.3@example.org"}, system_clock::now() - days(7)}, count);
+        drive(lookups);
+        CHECK(failed == 2);
+        CHECK(ok == 1);
+        CHECK(lookups.socket() == -1);  // dropped: nothing waits on that server any more
+    }
+    CHECK(why.find("no answer from PostgreSQL within 300 ms") != std::string::npos);
+    // Thawed: the next request connects again and is answered.
+    lookups.submit({{"frozen.4@example.org"}, system_clock::now() - days(7)}, count);
+    drive(lookups);
+    CHECK(ok == 2);
+    CHECK(lookups.connection() != connection);
+}
+
+TEST_CASE("non-blocking lookups: a batch whose query fails for one request's data is asked again request by request") {
+    migrate_once();
+    q::database db(conninfo);
+    q::sent_log log(db);
+    const auto now = system_clock::now();
+    log.record({{"<isolate.1@example.org>", "a@example.org", {"x@remote.test"}, now},
+                {"<isolate.2@example.org>", "a@example.org", {"x@remote.test"}, now}});
+    q::async_sent_lookups lookups(conninfo);
+    std::vector<std::vector<std::string>> got(3);
+    std::vector<int> answers(3, 0);
+    std::vector<bool> good(3, false);
+    auto collect = [&](std::size_t i) {
+        return [&, i](bool ok, std::vector<q::sent_match>&& found, const std::string&) {
+            good[i] = ok;
+            ++answers[i];
+            for (auto& f : found) got[i].push_back(f.message_id);
+        };
+    };
+    // Bytes that are not UTF-8 (a hostile bounce's Message-ID): the server refuses them as text,
+    // unless they were made safe before; either way only that request may fail.
+    lookups.submit({{"isolate.1@example.org"}, now - days(7)}, collect(0));
+    lookups.submit({{std::string("bad.\xff\xfe@example.org")}, now - days(7)}, collect(1));
+    lookups.submit({{"isolate.2@example.org"}, now - days(7)}, collect(2));
+    drive(lookups);
+    CHECK(answers == std::vector<int>{1, 1, 1});
+    CHECK(good[0]);
+    CHECK(good[2]);
+    CHECK(got[0] == std::vector<std::string>{"isolate.1@example.org"});
+    CHECK(got[2] == std::vector<std::string>{"isolate.2@example.org"});
+    CHECK(got[1].empty());
 }
 
 int main(int argc, char** argv) {

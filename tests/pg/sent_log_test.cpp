@@ -5,9 +5,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sql_text.hpp"
@@ -111,6 +115,73 @@ TEST_CASE("a batch of 10,000 goes in one call") {
 
 TEST_CASE("a server that is not there is a database_error, not a crash") {
     CHECK_THROWS_AS(q::database("host=/nonexistent port=1 dbname=x user=x connect_timeout=2"), q::database_error);
+}
+
+namespace {
+
+// The backend process of the connections named `app`, found with psql (-1: none).
+int backend_pid(const std::string& app) {
+    const std::string cmd = "psql -X -Atq '" + conninfo + "' -c \"SELECT pid FROM pg_stat_activity WHERE application_name = '" +
+                            app + "'\"";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return -1;
+    int pid = -1;
+    if (std::fscanf(p, "%d", &pid) != 1) pid = -1;
+    ::pclose(p);
+    return pid;
+}
+
+// SIGSTOP on one backend, SIGCONT when the scope ends or after 20 s at the latest (so that a
+// call that is not bounded shows as a failure, not as a hang).
+struct frozen_backend {
+    explicit frozen_backend(int p) : pid(p), thaw_anyway([this] {
+        std::unique_lock lock(mu);
+        done.wait_for(lock, seconds(20), [&] { return over; });
+        ::kill(pid, SIGCONT);
+    }) {
+        ::kill(pid, SIGSTOP);
+    }
+    ~frozen_backend() {
+        {
+            std::lock_guard lock(mu);
+            over = true;
+        }
+        done.notify_all();
+        thaw_anyway.join();
+    }
+    int pid;
+    std::mutex mu;
+    std::condition_variable done;
+    bool over = false;
+    std::thread thaw_anyway;
+};
+
+}  // namespace
+
+TEST_CASE("a frozen server: the watchdog ends a blocked call within the operation timeout; the next call reconnects") {
+    q::database db(conninfo + " application_name=ndrguard_watchdog_test", milliseconds(300));
+    q::sent_log log(db);
+    CHECK_NOTHROW(log.lookup({"<frozen@example.org>"}, at(2026, 3, 1)));
+    const int pid = backend_pid("ndrguard_watchdog_test");
+    REQUIRE(pid > 0);
+    std::string what = "no failure at all";
+    bool timed_out = false;
+    {
+        frozen_backend frozen(pid);
+        try {
+            log.lookup({"<frozen@example.org>"}, at(2026, 3, 1));
+        } catch (const q::database_error& e) {
+            what = e.what();
+            timed_out = e.failure == q::database_error::kind::timeout;
+        }
+    }
+    CHECK_MESSAGE(timed_out, what);
+    CHECK(what.find("within 300 ms") != std::string::npos);
+    CHECK(db.broken());
+    // The cut connection is replaced by the next operation, on a new backend.
+    CHECK_NOTHROW(log.lookup({"<frozen@example.org>"}, at(2026, 3, 1)));
+    CHECK_FALSE(db.broken());
+    CHECK(backend_pid("ndrguard_watchdog_test") != pid);
 }
 
 int main(int argc, char** argv) {
