@@ -48,6 +48,7 @@ release_report release_item(q::database& db, std::int64_t item_id, const release
     t.esmtp = true;
     t.mail_from = claim.sender;
     t.recipients.push_back({claim.mailbox, {}});
+    if (!envelope_is_ascii(t)) t.mail_params = "SMTPUTF8";  // a UTF-8 mailbox, as it was received
     t.message = with_header_on_top(claim.message, "X-NDRGuard-Released",
                                    "id=" + std::to_string(item_id) + " attempt=" + std::to_string(claim.attempt_id));
     bool db_failed = false;
