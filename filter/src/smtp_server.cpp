@@ -218,8 +218,10 @@ std::string smtp_server_session::handle_command(std::string_view line) {
         txn_.helo.assign(trim(arg));
         txn_.esmtp = iequals(verb, "EHLO");
         if (!txn_.esmtp) return reply("250 " + hostname_);
+        // SMTPUTF8 (RFC 6531): Postfix hands a UTF-8 envelope only to a filter that offers it;
+        // addresses pass through byte for byte, the parameter on to a next hop that offers it.
         return "250-" + hostname_ + "\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(limits_.max_message_bytes) +
-               "\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
+               "\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
                "250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n";
     }
     if (iequals(verb, "MAIL")) {

@@ -99,8 +99,8 @@ TEST_CASE("client and server agree on every byte; the connection is reused") {
     CHECK(client.queue_id() == "QID42");
     CHECK(seen.message == body);
     CHECK(seen.mail_from.empty());
-    // Only parameters of offered extensions pass (the server offers SIZE, 8BITMIME, DSN).
-    CHECK(seen.mail_params == "SIZE=120 BODY=8BITMIME RET=HDRS ENVID=abc");
+    // Only parameters of offered extensions pass (the server offers SIZE, 8BITMIME, DSN, SMTPUTF8).
+    CHECK(seen.mail_params == "SIZE=120 BODY=8BITMIME RET=HDRS ENVID=abc SMTPUTF8");
     REQUIRE(seen.recipients.size() == 2);
     CHECK(seen.recipients[0].params == "NOTIFY=NEVER ORCPT=rfc822;alice@example.org");
     CHECK(seen.xforward == t.xforward);

@@ -174,7 +174,7 @@ TEST_CASE("RCPT of an address that is not UTF-8: 501 5.1.3 before queue, accepte
     server_limits before;
     before.refuse_malformed_recipients = true;
     smtp_server_session s("f", before);
-    s.feed("EHLO c\r\n");
+    CHECK(s.feed("EHLO c\r\n").find("250-SMTPUTF8\r\n") != std::string::npos);  // Postfix needs it for UTF-8
     CHECK(s.feed("MAIL FROM:<sender@example.net> SMTPUTF8\r\n") == "250 2.1.0 Ok\r\n");
     CHECK(s.feed("RCPT TO:<" + bad_utf8 + ">\r\n") == "501 5.1.3 Bad recipient address syntax\r\n");
     CHECK(s.feed("RCPT TO:<" + nul + ">\r\n") == "501 5.1.3 Bad recipient address syntax\r\n");
