@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     lim.max_recipients = 4;
     lim.max_pending_bytes = 256;
     lim.max_errors = 8;
+    lim.refuse_malformed_recipients = size > 0 && (data[size - 1] & 1);  // before queue, or after
     ndrguard::filter::smtp_server_session s("fuzz.example", lim);
     volatile std::size_t sink = s.greeting().size();
     bool accept = true;
