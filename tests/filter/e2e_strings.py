@@ -214,6 +214,15 @@ def main():
               ascii_hop.envelopes() == [] and [i["state"] for i in held(JUERG.decode())] == ["held"],
               (ascii_hop.envelopes(), held(JUERG.decode())))
 
+        # The digest of a UTF-8 mailbox: to exactly that address, with SMTPUTF8.
+        d = subprocess.run([ndrguard, "digest", "--mailbox", JOERG.decode(), "--db", conninfo,
+                            "--set", "next_hop=127.0.0.1:%d" % utf8_hop.port,
+                            "--set", "web_secret_file=" + os.path.join(work, "web.secret")], capture_output=True)
+        digests = [e for e in utf8_hop.envelopes() if e.startswith(b"MAIL FROM:<postmaster@")]
+        check("digest of jörg@: sent with SMTPUTF8 to exactly RCPT TO:<jörg@example.org>",
+              d.returncode == 0 and len(digests) == 1 and digests[0].split(b"\n")[0].endswith(b"> SMTPUTF8") and
+              digests[0].split(b"\n")[1] == b"RCPT TO:<" + JOERG + b">", (d.stderr, digests))
+
         # A recipient that is not UTF-8 (Latin-1 ö).
         latin1 = b"j\xf6rg@example.org"
         code, text = session(before_port, b"", [latin1], unverifiable(b"latin1-before"))
