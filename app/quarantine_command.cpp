@@ -202,7 +202,7 @@ int run_quarantine(const std::vector<std::string>& args) {
             if (json) {
                 nlohmann::json out = nlohmann::json::array();
                 for (const auto& s : items) out.push_back(item_json(s));
-                std::cout << out.dump(2) << "\n";
+                std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";  // a sender may be any bytes
             } else {
                 for (const auto& s : items)
                     std::cout << s.id << "  " << iso(s.held_at) << "  " << printable(s.mailbox, 60) << "  " << s.klass << "/"
@@ -235,7 +235,7 @@ int run_quarantine(const std::vector<std::string>& args) {
                 auto j = item_json(s);
                 j["client"] = item->client;
                 j["queue_id"] = item->queue_id;
-                std::cout << j.dump(2) << "\n";
+                std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";  // a sender may be any bytes
                 return 0;
             }
             std::cout << "id:             " << s.id << "\nstate:          " << s.state << "\nheld at:        " << iso(s.held_at)
@@ -352,7 +352,7 @@ int run_quarantine(const std::vector<std::string>& args) {
                                    {"top_reporters", reporters},
                                    {"sample_subjects", s.sample_subjects}});
                 }
-                std::cout << out.dump(2) << "\n";
+                std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";  // a sender may be any bytes
             } else {
                 for (const auto& s : list) {
                     std::cout << s.id << "  " << printable(s.mailbox, 60) << "  " << iso(s.started_at) << " - "
@@ -374,7 +374,7 @@ int run_quarantine(const std::vector<std::string>& args) {
                 for (const auto& d : list)
                     out.push_back({{"id", d.id}, {"mailbox", d.mailbox}, {"state", d.state}, {"started_at", iso(d.started_at)},
                                    {"items", d.items}, {"reply", d.reply}});
-                std::cout << out.dump(2) << "\n";
+                std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";  // a sender may be any bytes
             } else {
                 for (const auto& d : list)
                     std::cout << d.id << "  " << iso(d.started_at) << "  " << printable(d.mailbox, 60) << "  " << d.state

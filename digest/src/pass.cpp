@@ -96,6 +96,7 @@ mailbox_report one_mailbox(q::database& db, const std::string& mailbox, const pa
     t.esmtp = true;
     t.mail_from = sender;
     t.recipients.push_back({q::mailbox_key(mailbox), {}});
+    if (!filter::envelope_is_ascii(t)) t.mail_params = "SMTPUTF8";  // a UTF-8 mailbox (RFC 6531)
     t.message = mail.message;
     bool taken = false;
     std::string db_error;

@@ -48,6 +48,7 @@ release_report release_item(q::database& db, std::int64_t item_id, const release
     t.esmtp = true;
     t.mail_from = claim.sender;
     t.recipients.push_back({claim.mailbox, {}});
+    if (!envelope_is_ascii(t)) t.mail_params = "SMTPUTF8";  // a UTF-8 mailbox, as it was received
     // A header of ours that came with the message is a forgery: only the real one is added.
     std::string message = claim.message;
     remove_fields(message, {o.verdict_header, "X-NDRGuard", "X-NDRGuard-Released"});

@@ -478,6 +478,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     struct plan {
         std::size_t rcpt = 0;
         std::string mailbox;
+        bool malformed = false;  // not UTF-8: never a mailbox key, delivered unfiltered
         bool storm = false;
         std::int64_t storm_id = 0;
         decision d;
@@ -607,6 +608,11 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             for (std::size_t i = 0; i < t.recipients.size(); ++i) {
                 plan p;
                 p.rcpt = i;
+                p.malformed = !well_formed_address(t.recipients[i].address);
+                if (p.malformed) {
+                    plans.push_back(std::move(p));
+                    continue;
+                }
                 p.mailbox = q::mailbox_key(t.recipients[i].address);
                 if (counted) p.storm = m.storms.observe(p.mailbox, seen, r.reporting_mta, r.original_subject, now);
                 p.storm_id = m.storms.storm_id(p.mailbox);
@@ -623,6 +629,10 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             policy_context c = ctx;
             c.storm = p.storm;
             p.d = m.cfg.verdicts.decide(r.klass, v, c);
+            if (p.malformed) {  // after queue only: neither held nor counted under a mangled key
+                p.d.act = p.d.intended = action::deliver;
+                p.d.notes.push_back("malformed_recipient");
+            }
             rejects += p.d.act == action::reject;
             storms_seen += p.storm;
         }
@@ -754,6 +764,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         if (!counted) return;
         std::lock_guard lock(m.storms_mu);
         for (std::size_t i = 0; i < plans.size(); ++i) {
+            if (plans[i].malformed) continue;  // never counted
             q::ndr_tally t2 = outcomes[i];
             if (retried_later) {
                 t2 = {};
@@ -802,10 +813,18 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     }
 };
 
+// Before queue a recipient that cannot be a mailbox key is refused at RCPT (the sender hears
+// it); after queue it is accepted and passed on unfiltered (see message_state::looked_up).
+static server_limits session_limits(const serve_config& c) {
+    server_limits l = c.limits;
+    l.refuse_malformed_recipients = c.mode == filter_mode::before_queue;
+    return l;
+}
+
 // One client connection, driven by completion handlers on the io thread.
 struct filter_server::impl::session_state : std::enable_shared_from_this<session_state> {
     session_state(impl& owner, tcp::socket sock, std::string client, bool outbound)
-        : m(owner), socket(std::move(sock)), timer(socket.get_executor()), smtp(owner.cfg.hostname, owner.cfg.limits),
+        : m(owner), socket(std::move(sock)), timer(socket.get_executor()), smtp(owner.cfg.hostname, session_limits(owner.cfg)),
           peer(std::move(client)), outbound_only(outbound), fd(socket.native_handle()),
           deadline(std::chrono::steady_clock::now() + std::chrono::seconds(owner.cfg.session_timeout_seconds)) {}
 

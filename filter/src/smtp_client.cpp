@@ -35,7 +35,22 @@ std::string offered_params(std::string_view params, bool size, bool body, bool d
     return out;
 }
 
+bool requests_smtputf8(std::string_view params) {
+    while (!params.empty()) {
+        std::size_t sp = params.find(' ');
+        std::string_view p = params.substr(0, sp);
+        params = sp == std::string_view::npos ? std::string_view() : params.substr(sp + 1);
+        if (p.size() == 8 && istarts_with(p, "SMTPUTF8")) return true;
+    }
+    return false;
+}
+
 }  // namespace
+
+bool envelope_is_ascii(const transaction& t) {
+    auto ascii = [](std::string_view s) { return std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; }); };
+    return ascii(t.mail_from) && std::all_of(t.recipients.begin(), t.recipients.end(), [&](const recipient& r) { return ascii(r.address); });
+}
 
 std::size_t parse_reply(std::string_view buffer, smtp_reply& out, bool& bad) {
     bad = false;
@@ -122,6 +137,11 @@ std::string smtp_client_session::start(const transaction& txn) {
     content_sent_ = false;
     if (status_ == status::connecting) return {};  // the greeting comes first
     if (status_ == status::broken || status_ == status::busy) return {};
+    // Postfix's rule: a sender that asked for SMTPUTF8 with a non-ASCII address gets it or
+    // nothing; the address is never sent to a next hop that cannot take it (nothing sent yet,
+    // so the connection stays usable).
+    if (!offers_smtputf8_ && requests_smtputf8(txn.mail_params) && !envelope_is_ascii(txn))
+        return finish(status::refused, {550, "5.6.7 SMTPUTF8 is required, but was not offered by the next hop"});
     status_ = status::busy;
     xforward_pending_ = offers_xforward_ ? xforward_lines(txn.xforward) : std::vector<std::string>{};
     if (offers_pipelining_ && !txn.recipients.empty()) {

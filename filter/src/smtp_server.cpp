@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ndrguard/detector/utf8.hpp"
+
 namespace ndrguard::filter {
 
 namespace {
@@ -62,6 +64,14 @@ bool declared_size(std::string_view params, std::size_t& size) {
     }
     return false;
 }
+
+}  // namespace
+
+bool well_formed_address(std::string_view address) {
+    return detector::valid_utf8(address) && address.find('\0') == std::string_view::npos;
+}
+
+namespace {
 
 // The attributes of Postfix's XFORWARD_README.
 constexpr std::string_view xforward_names[] = {"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"};
@@ -223,8 +233,10 @@ std::string smtp_server_session::handle_command(std::string_view line) {
         txn_.helo.assign(trim(arg));
         txn_.esmtp = iequals(verb, "EHLO");
         if (!txn_.esmtp) return reply("250 " + hostname_);
+        // SMTPUTF8 (RFC 6531): Postfix hands a UTF-8 envelope only to a filter that offers it;
+        // addresses pass through byte for byte, the parameter on to a next hop that offers it.
         return "250-" + hostname_ + "\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(limits_.max_message_bytes) +
-               "\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
+               "\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
                "250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n";
     }
     if (iequals(verb, "MAIL")) {
@@ -245,6 +257,8 @@ std::string smtp_server_session::handle_command(std::string_view line) {
         std::string address, params;
         if (!parse_path(arg, "TO:", address, params)) return bad("501 5.5.4 Syntax: RCPT TO:<address>");
         if (address.empty()) return bad("501 5.1.3 Bad recipient address syntax");
+        if (limits_.refuse_malformed_recipients && !well_formed_address(address))
+            return bad("501 5.1.3 Bad recipient address syntax");  // Postfix's, for a malformed address
         if (txn_.recipients.size() >= limits_.max_recipients) return reply("452 4.5.3 Error: too many recipients");
         txn_.recipients.push_back({std::move(address), std::move(params)});
         return reply("250 2.1.5 Ok");

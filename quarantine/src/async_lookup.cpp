@@ -193,7 +193,8 @@ async_sent_lookups::wait async_sent_lookups::collect() {
             continue;
         }
         for (int i = 0; i < PQntuples(res); ++i)
-            rows_.push_back({PQgetvalue(res, i, 0), pg::from_epoch(std::strtod(PQgetvalue(res, i, 1), nullptr))});
+            rows_.push_back({from_db_text(std::string_view(PQgetvalue(res, i, 0), static_cast<std::size_t>(PQgetlength(res, i, 0)))),
+                             pg::from_epoch(std::strtod(PQgetvalue(res, i, 1), nullptr))});
         PQclear(res);
     }
     return wait::read;

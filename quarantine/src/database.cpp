@@ -181,10 +181,14 @@ std::size_t sent_log::record(const std::vector<sent_message>& batch) {
         day d = utc_day(m.sent_at);
         ensure_partition(d);
         days.push_back(iso_date(d));
+        // The hash is of the raw id, the text its reversible escape (sql_text.hpp): rows written
+        // before the escape keep their hashes, and a lookup escapes the same way.
         hashes.push_back(message_id_hash(id));
-        ids.push_back(std::move(id));
-        senders.push_back(m.sender);
-        recipients.push_back(pg::joined(m.recipients));
+        ids.push_back(to_db_text(id));
+        senders.push_back(to_db_text(m.sender));
+        std::vector<std::string> rcpts;
+        for (const auto& r : m.recipients) rcpts.push_back(to_db_text(r));  // chr(31) escaped too
+        recipients.push_back(pg::joined(rcpts));
         times.push_back(pg::timestamp(m.sent_at));
     }
     if (ids.empty()) return 0;
@@ -221,6 +225,7 @@ lookup_query lookup_query_for(const std::vector<std::string>& message_ids, std::
         hashes.push_back(message_id_hash(id));
         ids.push_back(std::move(id));
     }
+    for (auto& id : ids) id = to_db_text(id);  // as record() stored it
     lookup_query q;
     q.empty = ids.empty();
     q.hashes = bigint_array_literal(hashes);
@@ -258,7 +263,7 @@ std::vector<sent_match> sent_log::lookup(const std::vector<std::string>& message
         }
         pqxx::nontransaction txn(native.conn);
         auto rows = txn.exec_prepared("ndrguard_sent_lookup", q.hashes, q.ids, q.since_day);
-        for (auto row : rows) found.push_back({row[0].as<std::string>(), pg::from_epoch(row[1].as<double>())});
+        for (auto row : rows) found.push_back({from_db_text(row[0].as<std::string>()), pg::from_epoch(row[1].as<double>())});
         return share_matches({{message_ids, since}}, found).front();
     });
 }

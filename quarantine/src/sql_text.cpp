@@ -61,6 +61,66 @@ std::string text_array_literal(const std::vector<std::string>& items) {
     return out;
 }
 
+std::string to_db_text(std::string_view raw) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(raw.size());
+    for (std::size_t i = 0; i < raw.size();) {
+        const auto c = static_cast<unsigned char>(raw[i]);
+        const std::size_t n = utf8_sequence_at(raw, i);
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (n == 0 || c == 0 || c == 0x1F) {
+            out += "\\x";
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        } else {
+            out.append(raw.substr(i, n));
+            i += n;
+            continue;
+        }
+        ++i;
+    }
+    return out;
+}
+
+std::string from_db_text(std::string_view s) {
+    auto hex_value = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '\\') {
+            out.push_back('\\');
+            ++i;
+        } else if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] == 'x' && hex_value(s[i + 2]) >= 0 &&
+                   hex_value(s[i + 3]) >= 0) {
+            out.push_back(static_cast<char>(hex_value(s[i + 2]) * 16 + hex_value(s[i + 3])));
+            i += 3;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+std::string display_text(std::string_view s, std::size_t max) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t n = utf8_sequence_at(s, i);
+        const bool ok = n > 0 && s[i] != '\0';
+        if (out.size() + (ok ? n : 1) > max) break;
+        if (ok) out.append(s.substr(i, n));
+        else out.push_back('?');
+        i += ok ? n : 1;
+    }
+    return out;
+}
+
 std::string bigint_array_literal(const std::vector<std::int64_t>& items) {
     std::string out = "{";
     for (std::size_t i = 0; i < items.size(); ++i) {

@@ -23,8 +23,8 @@ item_summary summary_of(const pqxx::row& r) {
     item_summary s;
     s.id = r[0].as<std::int64_t>();
     s.held_at = pg::from_epoch(r[1].as<double>());
-    s.mailbox = r[2].as<std::string>();
-    s.sender = r[3].as<std::string>();
+    s.mailbox = from_db_text(r[2].as<std::string>());
+    s.sender = from_db_text(r[3].as<std::string>());
     s.klass = r[4].as<std::string>();
     s.verification = r[5].as<std::string>();
     s.state = r[6].as<std::string>();
@@ -34,44 +34,28 @@ item_summary summary_of(const pqxx::row& r) {
     s.reasons = pg::split_joined(r[10].as<std::string>());
     s.notes = pg::split_joined(r[11].as<std::string>());
     s.message_ids = pg::split_joined(r[12].as<std::string>());
+    for (auto& id : s.message_ids) id = from_db_text(id);
     s.storm_id = r[13].as<std::int64_t>();
     s.size = r[14].as<std::int64_t>();
-    s.original_recipient = r[15].as<std::string>();
+    s.original_recipient = from_db_text(r[15].as<std::string>());
     return s;
 }
 
-// Text columns must be valid in the database's encoding; the detector's fields are UTF-8 but
-// envelope fields are raw bytes from the network.
-std::string db_text(std::string_view s, std::size_t max) {
-    std::string out;
-    out.reserve(std::min(s.size(), max));
-    for (unsigned char c : s.substr(0, max)) out.push_back((c == 0 || c >= 0x80) ? '?' : static_cast<char>(c));
-    return out;
-}
+// Text columns must be valid UTF-8 without NUL; envelope fields are raw bytes from the network.
+// What is a key or is sent again (mailboxes, senders, Message-IDs, queue ids, recipients) goes
+// through the reversible escape of sql_text.hpp and comes back exactly; display-only texts
+// (subjects, reporting MTAs, replies) are cut and their bad bytes replaced (display_text).
+std::string key_text(std::string_view s) { return to_db_text(s); }
 
-// UTF-8 kept when it is well formed; otherwise replaced byte by byte.
-std::string db_utf8(std::string_view s, std::size_t max) {
-    std::string out;
-    std::size_t i = 0;
-    while (i < s.size() && out.size() < max) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= s.size() && c != 0;
-        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-        if (ok) {
-            out.append(s.substr(i, len));
-            i += len;
-        } else {
-            out.push_back('?');
-            ++i;
-        }
-    }
-    return out;
-}
-
-std::vector<std::string> db_texts(const std::vector<std::string>& v) {
+std::vector<std::string> key_texts(const std::vector<std::string>& v) {
     std::vector<std::string> out;
-    for (const auto& s : v) out.push_back(db_utf8(s, 998));
+    for (const auto& s : v) out.push_back(to_db_text(s));
+    return out;
+}
+
+std::vector<std::string> display_texts(const std::vector<std::string>& v) {
+    std::vector<std::string> out;
+    for (const auto& s : v) out.push_back(display_text(s, 998));
     return out;
 }
 
@@ -88,12 +72,13 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
         const std::string now_text = pg::timestamp(now);
         const std::string since_text = pg::timestamp(now - s.window);
 
-        std::set<std::string> mailboxes(watched.begin(), watched.end());
+        std::set<std::string> mailboxes;  // as stored
+        for (const auto& w : watched) mailboxes.insert(key_text(w));
         if (!deltas.empty()) {
             std::vector<std::string> m, b;
             std::vector<std::int64_t> v, f, u;
             for (const auto& d : deltas) {
-                m.push_back(db_text(d.mailbox, 320));
+                m.push_back(key_text(d.mailbox));
                 b.push_back(pg::timestamp(d.bucket));
                 v.push_back(d.tally.verified);
                 f.push_back(d.tally.forged);
@@ -115,13 +100,13 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
         std::vector<std::string> rm, rmta;
         std::vector<std::int64_t> rn;
         for (const auto& d : deltas) {
-            auto& [tally, subjects] = per_mailbox[db_text(d.mailbox, 320)];
+            auto& [tally, subjects] = per_mailbox[key_text(d.mailbox)];
             tally += d.tally;
             for (const auto& subj : d.sample_subjects)
-                if (subjects.size() < s.max_sample_subjects) subjects.push_back(db_utf8(subj, 200));
+                if (subjects.size() < s.max_sample_subjects) subjects.push_back(display_text(subj, 200));
             for (const auto& [mta, n] : d.reporters) {
-                rm.push_back(db_text(d.mailbox, 320));
-                rmta.push_back(db_text(mta, 255));
+                rm.push_back(key_text(d.mailbox));
+                rmta.push_back(display_text(mta, 255));
                 rn.push_back(n);
             }
         }
@@ -209,7 +194,7 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
             "       coalesce((SELECT id FROM storms st WHERE st.mailbox = m.mailbox AND st.ended_at IS NULL), 0) "
             "FROM (SELECT unnest($1::text[]) UNION SELECT mailbox FROM storms WHERE ended_at IS NULL) AS m(mailbox)",
             touched, since_text);
-        for (auto r : rows) out.push_back({r[0].as<std::string>(), r[1].as<std::int64_t>(), r[2].as<std::int64_t>()});
+        for (auto r : rows) out.push_back({from_db_text(r[0].as<std::string>()), r[1].as<std::int64_t>(), r[2].as<std::int64_t>()});
         txn.commit();
         if (events) {
             events->started += static_cast<std::int64_t>(entered.size());
@@ -231,7 +216,7 @@ std::vector<storm_record> storm_records(pqxx::transaction_base& txn, const pqxx:
     for (auto r : rows) {
         storm_record s;
         s.id = r[0].as<std::int64_t>();
-        s.mailbox = r[1].as<std::string>();
+        s.mailbox = from_db_text(r[1].as<std::string>());
         s.started_at = pg::from_epoch(r[2].as<double>());
         if (!r[3].is_null()) s.quiet_since = pg::from_epoch(r[3].as<double>());
         if (!r[4].is_null()) s.ended_at = pg::from_epoch(r[4].as<double>());
@@ -255,7 +240,7 @@ std::vector<storm_record> storms(database& db, const std::string& mailbox, clock
         auto rows = txn.exec_params(std::string("SELECT ") + storm_columns +
                                         " FROM storms WHERE ($1 = '' OR mailbox = $1) AND (ended_at IS NULL OR ended_at >= "
                                         "$2::timestamptz) ORDER BY id",
-                                    db_text(mailbox, 320), pg::timestamp(since));
+                                    key_text(mailbox), pg::timestamp(since));
         return storm_records(txn, rows);
     });
 }
@@ -296,7 +281,7 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
         });
         if (storm_unknown) txn.exec("SELECT pg_advisory_xact_lock_shared(7426115)");
         std::set<std::string> names;
-        for (const auto& m : batch) names.insert(db_text(m.mailbox, 320));
+        for (const auto& m : batch) names.insert(key_text(m.mailbox));
         const std::string mailboxes = text_array_literal(std::vector<std::string>(names.begin(), names.end()));
         txn.exec_params("INSERT INTO quarantine_mailboxes (mailbox) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", mailboxes);
         // Locked in name order by every instance: the cap is enforced exactly, and no deadlock.
@@ -311,8 +296,8 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
 
         for (std::size_t i = 0; i < batch.size(); ++i) {
             const held_message& m = batch[i];
-            const std::string mailbox = db_text(m.mailbox, 320);
-            const std::string queue_id = db_text(m.queue_id, 64);
+            const std::string mailbox = key_text(m.mailbox);
+            const std::string queue_id = key_text(m.queue_id);
             std::optional<std::int64_t> key;
             if (!queue_id.empty()) key = message_id_hash(queue_id + pg::unit_separator + mailbox);
             const day d = utc_day(m.held_at);
@@ -339,12 +324,12 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
                 "$10::text[], $11::text[], $12::text[], $13, $14, $15, coalesce($16, CASE WHEN 'storm' = ANY($11::text[]) THEN "
                 "(SELECT id FROM storms WHERE mailbox = $3 AND ended_at IS NULL) END), $17, $18, 'held', $2::timestamptz, $19) "
                 "RETURNING id",
-                iso_date(d), pg::timestamp(m.held_at), mailbox, db_text(m.sender, 320), db_text(m.client, 64), queue_id, key,
-                db_text(m.klass, 32), db_text(m.verification, 32), text_array_literal(db_texts(m.reasons)),
-                text_array_literal(db_texts(m.notes)), text_array_literal(db_texts(m.message_ids)),
-                db_utf8(m.reporting_mta, 255), db_utf8(m.subject, 998), db_utf8(m.original_subject, 998),
+                iso_date(d), pg::timestamp(m.held_at), mailbox, key_text(m.sender), key_text(m.client), queue_id, key,
+                display_text(m.klass, 32), display_text(m.verification, 32), text_array_literal(display_texts(m.reasons)),
+                text_array_literal(display_texts(m.notes)), text_array_literal(key_texts(m.message_ids)),
+                display_text(m.reporting_mta, 255), display_text(m.subject, 998), display_text(m.original_subject, 998),
                 m.storm_id ? std::optional<std::int64_t>(m.storm_id) : std::nullopt, size, pqxx::binarystring(m.message),
-                db_utf8(m.original_recipient, 320));
+                key_text(m.original_recipient));
             results[i] = {hold_result::outcome::held, row[0].as<std::int64_t>()};
             u.items += 1;
             u.bytes += size;
@@ -378,9 +363,9 @@ std::vector<item_summary> list_items(database& db, const list_filter& f) {
                                         "AND held_at >= $3::timestamptz AND ($5 = 0 OR storm_id = $5) AND ($6 = '' OR "
                                         "strpos(lower(concat_ws(' ', subject, original_subject, reporting_mta, sender, "
                                         "original_recipient)), lower($6)) > 0) ORDER BY held_at, id LIMIT $4",
-                                    db_text(mailbox_key(f.mailbox), 320), db_text(f.state, 32),
+                                    key_text(mailbox_key(f.mailbox)), display_text(f.state, 32),
                                     pg::timestamp(f.since.value_or(clock_time{})), static_cast<long long>(f.limit),
-                                    f.storm_id, db_utf8(f.search, 200));
+                                    f.storm_id, display_text(f.search, 200));
         for (auto r : rows) out.push_back(summary_of(r));
         return out;
     });
@@ -394,8 +379,8 @@ std::optional<item_detail> get_item(database& db, std::int64_t id) {
         if (rows.empty()) return std::nullopt;
         item_detail d;
         d.summary = summary_of(rows[0]);
-        d.client = rows[0][16].as<std::string>();
-        d.queue_id = rows[0][17].as<std::string>();
+        d.client = from_db_text(rows[0][16].as<std::string>());
+        d.queue_id = from_db_text(rows[0][17].as<std::string>());
         pqxx::binarystring bytes(rows[0][18]);
         d.message = bytes.str();
         return d;
@@ -438,7 +423,7 @@ release_claim begin_release(database& db, std::int64_t item_id, const std::strin
             item_id, static_cast<double>(lease.count()));
         auto describe = [&](const char* what) {
             if (last.empty()) return std::string(what);
-            return std::string(what) + " by " + last[0][2].as<std::string>() + " via " + last[0][3].as<std::string>() + " at " +
+            return std::string(what) + " by " + from_db_text(last[0][2].as<std::string>()) + " via " + last[0][3].as<std::string>() + " at " +
                    (last[0][5].is_null() ? last[0][4].as<std::string>() : last[0][5].as<std::string>()) + " UTC";
         };
         if (state == "released") {
@@ -471,10 +456,10 @@ release_claim begin_release(database& db, std::int64_t item_id, const std::strin
         txn.exec_params("UPDATE quarantine SET state = 'releasing', state_changed_at = now() WHERE id = $1", item_id);
         c.attempt_id = txn.exec_params1("INSERT INTO quarantine_releases (item_id, requested_by, via, state, started_at) "
                                         "VALUES ($1, $2, $3, 'started', now()) RETURNING id",
-                                        item_id, db_text(who, 200), db_text(via, 32))[0]
+                                        item_id, key_text(who), display_text(via, 32))[0]
                            .as<std::int64_t>();
-        c.mailbox = item[0][1].as<std::string>();
-        c.sender = item[0][2].as<std::string>();
+        c.mailbox = from_db_text(item[0][1].as<std::string>());
+        c.sender = from_db_text(item[0][2].as<std::string>());
         c.message = pqxx::binarystring(item[0][3]).str();
         txn.commit();
         c.what = release_claim::outcome::claimed;
@@ -496,7 +481,7 @@ void finish_release(database& db, std::int64_t attempt_id, bool delivered, const
         pqxx::work txn(db.native().conn);
         auto r = txn.exec_params("UPDATE quarantine_releases SET state = $2, finished_at = now(), reply = $3 "
                                  "WHERE id = $1 AND state IN ('started', 'sent') RETURNING item_id",
-                                 attempt_id, delivered ? "done" : "failed", db_utf8(reply, 500));
+                                 attempt_id, delivered ? "done" : "failed", display_text(reply, 500));
         if (!r.empty()) {
             auto item = txn.exec_params("UPDATE quarantine SET state = $2, state_changed_at = now() WHERE id = $1 AND state = 'releasing' "
                                         "RETURNING mailbox, size",
@@ -520,7 +505,7 @@ std::vector<std::int64_t> delete_items(database& db, const std::vector<std::int6
             out.push_back(r[0].as<std::int64_t>());
             adjust_usage(txn, r[1].as<std::string>(), -1, -r[2].as<std::int64_t>());
             txn.exec_params("INSERT INTO quarantine_audit (item_id, action, requested_by) VALUES ($1, 'delete', $2)",
-                            out.back(), db_text(who, 200));
+                            out.back(), key_text(who));
         }
         txn.commit();
         std::sort(out.begin(), out.end());
@@ -563,7 +548,7 @@ mailbox_usage usage_of(database& db, const std::string& mailbox) {
     return guarded("reading a mailbox's quarantine usage", [&] {
         pqxx::read_transaction txn(db.native().conn);
         auto r = txn.exec_params("SELECT held_items, held_bytes, dropped_over_cap FROM quarantine_mailboxes WHERE mailbox = $1",
-                                 db_text(mailbox_key(mailbox), 320));
+                                 key_text(mailbox_key(mailbox)));
         mailbox_usage u;
         if (!r.empty()) u = {r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(), r[0][2].as<std::int64_t>()};
         return u;
@@ -587,14 +572,14 @@ std::vector<std::string> mailboxes_to_report(database& db, std::chrono::seconds 
         for (auto r : txn.exec_params("SELECT DISTINCT mailbox FROM quarantine WHERE state = 'held' AND (digest_id IS NULL OR "
                                       "digest_id IN (SELECT id FROM digests WHERE " + stale_digest("$1") + ")) ORDER BY mailbox",
                                       static_cast<double>(lease.count())))
-            out.push_back(r[0].as<std::string>());
+            out.push_back(from_db_text(r[0].as<std::string>()));
         return out;
     });
 }
 
 digest_claim claim_digest(database& db, const std::string& mailbox_in, std::chrono::seconds lease, bool dry_run) {
     return guarded("claiming items for a digest", [&] {
-        const std::string mailbox = db_text(mailbox_key(mailbox_in), 320);
+        const std::string mailbox = key_text(mailbox_key(mailbox_in));
         const double lease_seconds = static_cast<double>(lease.count());
         pqxx::work txn(db.native().conn);
         digest_claim c;
@@ -672,7 +657,7 @@ void finish_digest(database& db, std::int64_t digest_id, bool sent, const std::s
         pqxx::work txn(db.native().conn);
         auto r = txn.exec_params("UPDATE digests SET state = $2, finished_at = now(), reply = $3 "
                                  "WHERE id = $1 AND state IN ('building', 'sending')",
-                                 digest_id, sent ? "sent" : "failed", db_utf8(reply, 500));
+                                 digest_id, sent ? "sent" : "failed", display_text(reply, 500));
         add_total(txn, sent ? "digests_sent" : "digests_failed", static_cast<std::int64_t>(r.affected_rows()));
         if (!sent) txn.exec_params("UPDATE quarantine SET digest_id = NULL WHERE digest_id = $1", digest_id);
         txn.commit();
@@ -685,10 +670,10 @@ std::vector<digest_record> digests_of(database& db, const std::string& mailbox, 
         std::vector<digest_record> out;
         for (auto r : txn.exec_params("SELECT id, mailbox, state, reply, extract(epoch FROM started_at)::float8, items FROM digests "
                                       "WHERE ($1 = '' OR mailbox = $1) ORDER BY id DESC LIMIT $2",
-                                      db_text(mailbox_key(mailbox), 320), static_cast<long long>(limit))) {
+                                      key_text(mailbox_key(mailbox)), static_cast<long long>(limit))) {
             digest_record d;
             d.id = r[0].as<std::int64_t>();
-            d.mailbox = r[1].as<std::string>();
+            d.mailbox = from_db_text(r[1].as<std::string>());
             d.state = r[2].as<std::string>();
             d.reply = r[3].as<std::string>();
             d.started_at = pg::from_epoch(r[4].as<double>());

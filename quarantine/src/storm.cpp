@@ -17,7 +17,9 @@ ndr_tally& ndr_tally::operator+=(const ndr_tally& o) {
 
 std::string mailbox_key(std::string_view address) {
     if (address.size() >= 2 && address.front() == '<' && address.back() == '>') address = address.substr(1, address.size() - 2);
-    std::string out(address.substr(0, 320));
+    // Not cut: two long addresses sharing a prefix must stay two mailboxes. Only ASCII is
+    // lowered; the bytes of a UTF-8 address are kept (jörg@ and jürg@ are two mailboxes).
+    std::string out(address);
     for (char& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return out;

@@ -99,8 +99,8 @@ TEST_CASE("client and server agree on every byte; the connection is reused") {
     CHECK(client.queue_id() == "QID42");
     CHECK(seen.message == body);
     CHECK(seen.mail_from.empty());
-    // Only parameters of offered extensions pass (the server offers SIZE, 8BITMIME, DSN).
-    CHECK(seen.mail_params == "SIZE=120 BODY=8BITMIME RET=HDRS ENVID=abc");
+    // Only parameters of offered extensions pass (the server offers SIZE, 8BITMIME, DSN, SMTPUTF8).
+    CHECK(seen.mail_params == "SIZE=120 BODY=8BITMIME RET=HDRS ENVID=abc SMTPUTF8");
     REQUIRE(seen.recipients.size() == 2);
     CHECK(seen.recipients[0].params == "NOTIFY=NEVER ORCPT=rfc822;alice@example.org");
     CHECK(seen.xforward == t.xforward);
@@ -171,4 +171,35 @@ TEST_CASE("a broken next hop is reported, never hangs") {
     CHECK(d.state() == smtp_client_session::status::broken);
     CHECK(d.outcome().temporary());
     CHECK_FALSE(d.reusable());
+}
+
+TEST_CASE("a UTF-8 envelope: SMTPUTF8 when offered, a clean refusal when not (issue 13 item 4)") {
+    transaction t;
+    t.mail_from = "";
+    t.mail_params = "SMTPUTF8";
+    t.recipients = {{"j\xc3\xb6rg@example.org", ""}};
+    t.message = "Subject: x\r\n\r\nbody\r\n";
+    CHECK_FALSE(envelope_is_ascii(t));
+    {
+        smtp_client_session c("f");
+        c.start(t);
+        c.feed("220 hop ESMTP\r\n");
+        CHECK(c.feed("250-hop\r\n250 SMTPUTF8\r\n") == "MAIL FROM:<> SMTPUTF8\r\n");
+        CHECK(c.feed("250 2.1.0 Ok\r\n") == "RCPT TO:<j\xc3\xb6rg@example.org>\r\n");  // byte for byte
+    }
+    {
+        smtp_client_session c("f");
+        c.start(t);
+        c.feed("220 hop ESMTP\r\n");
+        CHECK(c.feed("250-hop\r\n250 PIPELINING\r\n").empty());  // no MAIL: nothing is sent
+        CHECK(c.state() == smtp_client_session::status::refused);
+        CHECK(c.outcome().code == 550);
+        CHECK(c.outcome().text.find("SMTPUTF8 is required") != std::string::npos);
+        CHECK(c.reusable());
+        // An ASCII envelope with the parameter is downgraded as Postfix does: sent without it.
+        transaction ascii = t;
+        ascii.recipients = {{"joerg@example.org", ""}};
+        CHECK(envelope_is_ascii(ascii));
+        CHECK(c.start(ascii).find("MAIL FROM:<>\r\nRCPT TO:<joerg@example.org>\r\n") == 0);
+    }
 }

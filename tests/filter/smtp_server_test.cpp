@@ -229,3 +229,35 @@ TEST_CASE("bare CR in data is written as CRLF, like bare LF, and never ends the 
         }
     }
 }
+
+TEST_CASE("RCPT of an address that is not UTF-8: 501 5.1.3 before queue, accepted after (issue 13 item 4)") {
+    const std::string bad_utf8 = "j\xf6rg@example.org";  // Latin-1 ö: not UTF-8
+    const std::string nul = std::string("a\0b@example.org", 15);
+    const std::string utf8 = "j\xc3\xb6rg@example.org";
+    server_limits before;
+    before.refuse_malformed_recipients = true;
+    smtp_server_session s("f", before);
+    CHECK(s.feed("EHLO c\r\n").find("250-SMTPUTF8\r\n") != std::string::npos);  // Postfix needs it for UTF-8
+    CHECK(s.feed("MAIL FROM:<sender@example.net> SMTPUTF8\r\n") == "250 2.1.0 Ok\r\n");
+    CHECK(s.feed("RCPT TO:<" + bad_utf8 + ">\r\n") == "501 5.1.3 Bad recipient address syntax\r\n");
+    CHECK(s.feed("RCPT TO:<" + nul + ">\r\n") == "501 5.1.3 Bad recipient address syntax\r\n");
+    CHECK(s.feed("RCPT TO:<j\xc0\xb6rg@example.org>\r\n") == "501 5.1.3 Bad recipient address syntax\r\n");  // overlong
+    CHECK(s.feed("RCPT TO:<" + utf8 + ">\r\n") == "250 2.1.5 Ok\r\n");
+    s.feed("DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+    REQUIRE(s.has_message());
+    REQUIRE(s.message().recipients.size() == 1);
+    CHECK(s.message().recipients[0].address == utf8);  // byte for byte
+    CHECK(s.message().mail_params == "SMTPUTF8");      // passed on unchanged
+
+    // After queue (the default): Postfix queued it already; the filter passes it on unfiltered.
+    smtp_server_session a("f");
+    a.feed("EHLO c\r\nMAIL FROM:<>\r\n");
+    CHECK(a.feed("RCPT TO:<" + bad_utf8 + ">\r\n") == "250 2.1.5 Ok\r\n");
+    a.feed("DATA\r\nx\r\n.\r\n");
+    REQUIRE(a.has_message());
+    CHECK(a.message().mail_from.empty());
+    CHECK(a.message().recipients[0].address == bad_utf8);
+    CHECK_FALSE(ndrguard::filter::well_formed_address(bad_utf8));
+    CHECK_FALSE(ndrguard::filter::well_formed_address(nul));
+    CHECK(ndrguard::filter::well_formed_address(utf8));
+}

@@ -6,7 +6,8 @@ usage: smtp_sink.py PORT DIR
 A message whose connection ends before its final dot is discarded, as a real MTA does.
 For crash tests: SINK_PAUSE_BEFORE_354=SECONDS delays the DATA reply (the client is stopped
 before handing the message over); SINK_PAUSE_AFTER_DOT=SECONDS stores the message and then
-delays its 250 (the client is stopped after the hand-over, before it hears the answer)."""
+delays its 250 (the client is stopped after the hand-over, before it hears the answer).
+SINK_SMTPUTF8=1 offers SMTPUTF8; the .env file keeps the envelope commands as UTF-8."""
 import socketserver
 import sys
 import itertools
@@ -15,6 +16,7 @@ import time
 
 PAUSE_BEFORE_354 = float(os.environ.get("SINK_PAUSE_BEFORE_354", "0"))
 PAUSE_AFTER_DOT = float(os.environ.get("SINK_PAUSE_AFTER_DOT", "0"))
+SMTPUTF8 = os.environ.get("SINK_SMTPUTF8", "") == "1"  # offer SMTPUTF8 in the EHLO reply
 
 counter = itertools.count(1)
 
@@ -34,7 +36,8 @@ class Handler(socketserver.StreamRequestHandler):
             verb = cmd.split(" ", 1)[0].upper()
             if verb == "EHLO":
                 self.wfile.write(b"250-sink.test\r\n250-PIPELINING\r\n250-SIZE 100000000\r\n"
-                                 b"250-8BITMIME\r\n250-DSN\r\n250 XFORWARD NAME ADDR PROTO HELO IDENT\r\n")
+                                 b"250-8BITMIME\r\n250-DSN\r\n" + (b"250-SMTPUTF8\r\n" if SMTPUTF8 else b"") +
+                                 b"250 XFORWARD NAME ADDR PROTO HELO IDENT\r\n")
             elif verb in ("HELO", "XFORWARD", "NOOP"):
                 self.reply("250 2.0.0 Ok")
             elif verb == "MAIL":
@@ -62,7 +65,7 @@ class Handler(socketserver.StreamRequestHandler):
                 qid = "SINK%05d" % next(counter)
                 with open(os.path.join(sys.argv[2], qid + ".eml"), "wb") as f:
                     f.write(bytes(data))
-                with open(os.path.join(sys.argv[2], qid + ".env"), "w") as f:
+                with open(os.path.join(sys.argv[2], qid + ".env"), "w", encoding="utf-8") as f:
                     f.write(mail_from + "\n" + "\n".join(rcpts) + "\n")
                 time.sleep(PAUSE_AFTER_DOT)
                 self.reply("250 2.0.0 Ok: queued as " + qid)

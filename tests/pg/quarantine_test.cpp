@@ -233,6 +233,72 @@ TEST_CASE("what is held reads back exactly: bytes, UTF-8, reasons") {
     CHECK_FALSE(q::get_item(db, 999999999).has_value());
 }
 
+TEST_CASE("jörg@ and jürg@ are two mailboxes: held, listed, counted, stormed and digested apart (issue 13 item 4)") {
+    migrate_once();
+    q::database db(conninfo);
+    const std::string joerg = "j\xc3\xb6rg@utf8.example", juerg = "j\xc3\xbcrg@utf8.example";
+    const std::string odd_sender = "bounces+\xff\\x@remote.example";  // not UTF-8, with a backslash
+    const auto now = system_clock::now();
+    std::vector<q::held_message> batch = {held(joerg, false, now, "QJ1"), held(joerg, false, now, "QJ2"),
+                                          held(juerg, false, now, "QJ3")};
+    for (auto& m : batch) {
+        m.sender = odd_sender;
+        m.message_ids = {"caf\xe9@mail.example.org", std::string("n\0l@mail.example.org", 19)};
+    }
+    auto res = q::hold_messages(db, {}, batch);
+    for (const auto& r : res) CHECK(r.what == q::hold_result::outcome::held);
+    CHECK(q::usage_of(db, joerg).held_items == 2);
+    CHECK(q::usage_of(db, juerg).held_items == 1);
+    CHECK(q::usage_of(db, "j??rg@utf8.example").held_items == 0);
+    q::list_filter f;
+    f.mailbox = "J\xc3\xb6rg@UTF8.example";  // case-blind in ASCII only
+    auto listed = q::list_items(db, f);
+    REQUIRE(listed.size() == 2);
+    for (const auto& it : listed) {
+        CHECK(it.mailbox == joerg);
+        CHECK(it.sender == odd_sender);  // exactly as received: the release's MAIL FROM
+        CHECK(it.message_ids == batch[0].message_ids);
+    }
+    f.mailbox = juerg;
+    CHECK(q::list_items(db, f).size() == 1);
+
+    // Storm counts per mailbox: three bounces for jörg start a storm there, jürg's one does not.
+    q::storm_settings s;
+    s.threshold = 3;
+    instance a(s);
+    for (int i = 0; i < 3; ++i) a.tracker.observe(joerg, tally_of(0, 0, 1), "mx.remote.example", "subject", now);
+    a.tracker.observe(juerg, tally_of(0, 0, 1), "mx.remote.example", "subject", now);
+    a.sync(now);
+    CHECK(a.tracker.storm_id(joerg) != 0);
+    CHECK(a.tracker.storm_id(juerg) == 0);
+    auto st = q::storms(db, joerg, now - hours(1));
+    REQUIRE(st.size() == 1);
+    CHECK(st[0].mailbox == joerg);
+    CHECK(st[0].tally.bounces() == 3);
+    CHECK(q::storms(db, juerg, now - hours(1)).empty());
+
+    // Digests: one per mailbox, each with its own items.
+    auto mailboxes = q::mailboxes_to_report(db, seconds(300));
+    CHECK(std::count(mailboxes.begin(), mailboxes.end(), joerg) == 1);
+    CHECK(std::count(mailboxes.begin(), mailboxes.end(), juerg) == 1);
+    auto dj = q::claim_digest(db, joerg, seconds(300));
+    REQUIRE(dj.items.size() == 2);
+    for (const auto& it : dj.items) CHECK(it.mailbox == joerg);
+    auto du = q::claim_digest(db, juerg, seconds(300));
+    REQUIRE(du.items.size() == 1);
+    CHECK(du.items[0].mailbox == juerg);
+    CHECK(q::digests_of(db, joerg, 10).at(0).mailbox == joerg);
+
+    // A release goes to exactly that mailbox, from exactly that sender.
+    auto claim = q::begin_release(db, res[2].id, "link:" + juerg, "web", seconds(300), false);
+    REQUIRE(claim.what == q::release_claim::outcome::claimed);
+    CHECK(claim.mailbox == juerg);
+    CHECK(claim.sender == odd_sender);
+    q::finish_release(db, claim.attempt_id, true, "250 2.0.0 Ok: queued as X");
+    CHECK(q::usage_of(db, juerg).held_items == 0);
+    CHECK(q::usage_of(db, joerg).held_items == 2);
+}
+
 TEST_CASE("release bookkeeping: claimed once, in progress, uncertain after the hand-over, released once") {
     migrate_once();
     q::database db(conninfo);

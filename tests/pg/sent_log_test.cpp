@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -111,6 +112,44 @@ TEST_CASE("a batch of 10,000 goes in one call") {
     auto found = log.lookup({"<bulk.0@mail.example.org>", "<bulk.9999@mail.example.org>", "<bulk.10000@mail.example.org>"},
                             at(2026, 3, 1));
     CHECK(found.size() == 2);
+}
+
+template <std::size_t N>
+std::string bytes(const char (&s)[N]) { return std::string(s, N - 1); }  // NULs included
+
+TEST_CASE("Message-IDs PostgreSQL cannot take as text: recorded, found again, never confused (issue 13 item 3)") {
+    q::database db(conninfo);
+    q::migrate(db, NDRGUARD_DEFAULT_SQL_DIR);
+    q::sent_log log(db);
+    const std::string latin1 = "<caf\xe9.13@mail.example.org>";          // a Latin-1 byte: not UTF-8
+    const std::string nul = bytes("<nul\0.13@mail.example.org>");          // a NUL
+    const std::string surrogate = "<s\xed\xa0\x80.13@mail.example.org>";   // CESU-8 surrogate
+    // A quoted local part may hold a backslash: this id's raw text is the stored text of the
+    // next one's, and the two must stay two ids.
+    const std::string lookalike = "<\"caf\\xE9\"@mail.example.org>";
+    const std::string quoted_latin1 = "<\"caf\xe9\"@mail.example.org>";
+    const std::string ordinary = "<ordinary.13@mail.example.org>";
+    // In one batch with an ordinary id, senders and recipients with bad bytes too: the whole
+    // batch goes in (before, the statement failed: invalid byte sequence for encoding "UTF8").
+    CHECK(log.record({{latin1, "s\xff@example.org", {"r\xfe@example.net", bytes("r\0@example.net")}, at(2026, 3, 5)},
+                      {nul, bytes("s\0@example.org"), {"bob@example.net"}, at(2026, 3, 5)},
+                      {surrogate, "s@example.org", {"bob@example.net"}, at(2026, 3, 5)},
+                      {quoted_latin1, "s@example.org", {"bob@example.net"}, at(2026, 3, 5)},
+                      {ordinary, "s@example.org", {"bob@example.net"}, at(2026, 3, 5)}}) == 5);
+    auto found = log.lookup({latin1, nul, surrogate, ordinary, lookalike, quoted_latin1}, at(2026, 3, 1));
+    std::set<std::string> ids;
+    for (const auto& f : found) ids.insert(f.message_id);
+    CHECK(ids == std::set<std::string>{"caf\xe9.13@mail.example.org", bytes("nul\0.13@mail.example.org"),
+                                       "s\xed\xa0\x80.13@mail.example.org", "ordinary.13@mail.example.org",
+                                       "\"caf\xe9\"@mail.example.org"});
+    // The raw text of an escape is another id: not found until it is sent itself, then both are.
+    CHECK(log.lookup({lookalike}, at(2026, 3, 1)).empty());
+    CHECK(log.lookup({"<caf?.13@mail.example.org>"}, at(2026, 3, 1)).empty());  // nor the old lossy form
+    CHECK(log.record({{lookalike, "s@example.org", {"bob@example.net"}, at(2026, 3, 6)}}) == 1);
+    auto both = log.lookup({lookalike, quoted_latin1}, at(2026, 3, 1));
+    REQUIRE(both.size() == 2);
+    CHECK(log.lookup({lookalike}, at(2026, 3, 1))[0].sent_at == at(2026, 3, 6));
+    CHECK(log.lookup({quoted_latin1}, at(2026, 3, 1))[0].sent_at == at(2026, 3, 5));
 }
 
 TEST_CASE("a server that is not there is a database_error, not a crash") {

@@ -3,6 +3,12 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+
+#include "ndrguard/quarantine/sql_text.hpp"
 #include "ndrguard/quarantine/storm.hpp"
 
 namespace q = ndrguard::quarantine;
@@ -104,7 +110,99 @@ TEST_CASE("negative tallies take back a count (a message answered 451 is offered
 TEST_CASE("mailboxes are counted case-blind and without brackets") {
     CHECK(q::mailbox_key("<Victim@Example.ORG>") == "victim@example.org");
     CHECK(q::mailbox_key("plain@x") == "plain@x");
-    CHECK(q::mailbox_key(std::string(1000, 'A')).size() == 320);
+    // Not cut: two long addresses that share a prefix stay two mailboxes.
+    CHECK(q::mailbox_key(std::string(1000, 'A')) == std::string(1000, 'a'));
+    CHECK(q::mailbox_key(std::string(400, 'a') + "1@x") != q::mailbox_key(std::string(400, 'a') + "2@x"));
+}
+
+TEST_CASE("UTF-8 mailboxes stay themselves: jörg@ and jürg@ are two mailboxes (issue 13 item 4)") {
+    const std::string joerg = "J\xc3\xb6rg@Example.ORG", juerg = "j\xc3\xbcrg@example.org";
+    CHECK(q::mailbox_key(joerg) == "j\xc3\xb6rg@example.org");  // ASCII lowered, UTF-8 bytes kept
+    CHECK(q::mailbox_key(juerg) == "j\xc3\xbcrg@example.org");
+    CHECK(q::mailbox_key(joerg) != q::mailbox_key(juerg));
+    CHECK(q::mailbox_key("\xc3\x96") == "\xc3\x96");  // Ö is not lowered bytewise
+    // As stored: unchanged, and still two.
+    CHECK(q::to_db_text(q::mailbox_key(joerg)) == q::mailbox_key(joerg));
+    CHECK(q::to_db_text(q::mailbox_key(joerg)) != q::to_db_text(q::mailbox_key(juerg)));
+}
+
+TEST_CASE("well-formed UTF-8, as PostgreSQL checks it (RFC 3629)") {
+    CHECK(q::valid_utf8(""));
+    CHECK(q::valid_utf8("plain ascii"));
+    CHECK(q::valid_utf8("j\xc3\xb6rg \xe2\x82\xac \xf0\x9f\x93\xa7 \xf4\x8f\xbf\xbf"));  // ö € 📧 U+10FFFF
+    CHECK(q::valid_utf8(std::string("a\0b", 3)));  // NUL is UTF-8 (refused separately where it matters)
+    const char* bad[] = {
+        "\x80",                  // a lone continuation byte
+        "\xc3",                  // truncated
+        "\xc3(",                 // bad continuation
+        "\xc0\xaf",             // overlong '/'
+        "\xc1\xbf",             // overlong
+        "\xe0\x80\xaf",        // overlong, three bytes
+        "\xf0\x80\x80\xaf",   // overlong, four bytes
+        "\xed\xa0\x80",        // surrogate U+D800
+        "\xed\xbf\xbf",        // surrogate U+DFFF
+        "\xf4\x90\x80\x80",   // above U+10FFFF
+        "\xf5\x80\x80\x80",   // F5..FF never appear
+        "\xff",
+        "\xe2\x82",             // truncated €
+    };
+    for (const char* b : bad) {
+        CAPTURE(std::string(b));
+        CHECK_FALSE(q::valid_utf8(b));
+    }
+    CHECK(q::valid_utf8("\xed\x9f\xbf"));  // U+D7FF, just below the surrogates
+    CHECK(q::valid_utf8("\xee\x80\x80"));  // U+E000, just above
+}
+
+TEST_CASE("the database text escape: valid UTF-8 without NUL, reversible, injective (issue 13 item 3)") {
+    auto round_trips = [](const std::string& raw) {
+        const std::string stored = q::to_db_text(raw);
+        CHECK(q::valid_utf8(stored));
+        CHECK(stored.find('\0') == std::string::npos);
+        CHECK(stored.find('\x1f') == std::string::npos);
+        CHECK(q::from_db_text(stored) == raw);
+    };
+    // Well-formed UTF-8 is kept as it is; the rest is written \xHH, the backslash "\\".
+    CHECK(q::to_db_text("a@example.org") == "a@example.org");
+    CHECK(q::to_db_text("j\xc3\xb6rg@x") == "j\xc3\xb6rg@x");
+    CHECK(q::to_db_text(std::string("id\0x@y", 6)) == "id\\x00x@y");
+    CHECK(q::to_db_text("a\xff@x") == "a\\xFF@x");
+    CHECK(q::to_db_text("a\\b") == "a\\\\b");
+    CHECK(q::to_db_text("a\x1f" "b") == "a\\x1Fb");
+    CHECK(q::to_db_text("\xc0\xaf") == "\\xC0\\xAF");          // overlong: each byte
+    CHECK(q::to_db_text("\xed\xa0\x80") == "\\xED\\xA0\\x80");  // surrogate: each byte
+    CHECK(q::to_db_text("\xe2\x82") == "\\xE2\\x82");          // truncated sequence
+    // An escape-looking text of the input stays distinct from the byte it looks like.
+    CHECK(q::to_db_text("\\xFF") != q::to_db_text("\xff"));
+    CHECK(q::from_db_text(q::to_db_text("\\xFF")) == "\\xFF");
+    // Every byte value alone, and in every pair (65,536 strings): round trip, and no two alike.
+    std::set<std::string> seen;
+    for (int a = 0; a < 256; ++a) {
+        const std::string one(1, static_cast<char>(a));
+        round_trips(one);
+        CHECK(seen.insert(q::to_db_text(one)).second);
+        for (int b = 0; b < 256; ++b) {
+            std::string two{static_cast<char>(a), static_cast<char>(b)};
+            const std::string stored = q::to_db_text(two);
+            if (q::from_db_text(stored) != two || !q::valid_utf8(stored)) {
+                FAIL_CHECK("pair " << a << "," << b);
+            }
+            CHECK(seen.insert(stored).second);
+        }
+    }
+    // Random strings, biased to the bytes that matter (backslash, 'x', hex digits, NUL, 0x80+).
+    std::mt19937 rng(13);
+    const char alphabet[] = {'\\', 'x', 'F', '0', 'a', '\0', '\x1f', '\x80', '\xbf', '\xc3', '\xb6', '\xe2', '\xed', '\xf0', '\xf4', '\xff'};
+    std::map<std::string, std::string> stored_of;
+    for (int i = 0; i < 20000; ++i) {
+        std::string raw;
+        const auto len = rng() % 12;
+        for (unsigned k = 0; k < len; ++k)
+            raw.push_back((rng() & 1) ? alphabet[rng() % sizeof alphabet] : static_cast<char>(rng() & 0xFF));
+        round_trips(raw);
+        auto [it, fresh] = stored_of.emplace(q::to_db_text(raw), raw);
+        if (!fresh && it->second != raw) FAIL_CHECK("two raw strings share a stored text");
+    }
 }
 
 TEST_CASE("the remembered mailboxes are bounded; open storms are never forgotten") {

@@ -44,6 +44,11 @@ std::string queue_id_of(const smtp_reply& r);
 std::vector<std::string> xforward_lines(const std::vector<std::pair<std::string, std::string>>& attrs,
                                         std::size_t max_line = 512);
 
+// No byte >= 0x80 in MAIL FROM or any RCPT address: what a next hop without SMTPUTF8 may take.
+// A transaction whose mail_params ask for SMTPUTF8 and whose envelope is not ASCII is refused
+// by start() (550 5.6.7, nothing sent) when the next hop does not offer SMTPUTF8.
+bool envelope_is_ascii(const transaction& t);
+
 // Dot-stuffs a message with CRLF line endings and appends the ".\r\n" terminator.
 std::string dot_stuffed(std::string_view message);
 

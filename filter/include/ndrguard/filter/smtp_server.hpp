@@ -24,10 +24,15 @@ struct server_limits {
     std::size_t max_recipients = 1000;             // 452 4.5.3 beyond
     std::size_t max_pending_bytes = 64u << 10;     // input held while a message waits for complete()
     std::size_t max_errors = 20;                   // bad commands before 421 and close
+    // An RCPT address that is not well-formed UTF-8 (or holds NUL) can never be a mailbox key:
+    // refused with Postfix's 501 5.1.3 when true (before queue, where the refusal reaches the
+    // sender); when false it is accepted and the filter passes it on unfiltered (after queue,
+    // where a 5xx would make Postfix bounce).
+    bool refuse_malformed_recipients = false;
 };
 
 struct recipient {
-    std::string address;  // between the angle brackets, as given
+    std::string address;  // between the angle brackets, as given (raw bytes; UTF-8 for SMTPUTF8)
     std::string params;   // ESMTP parameters (NOTIFY=, ORCPT=) verbatim, to pass on
 };
 
@@ -40,6 +45,9 @@ struct transaction {
     std::vector<std::pair<std::string, std::string>> xforward;  // NAME, ADDR, IDENT (queue id)...
     std::string message;                  // the content, CRLF line endings, dots unstuffed
 };
+
+// Well-formed UTF-8 without NUL: what an address must be to become a mailbox key.
+bool well_formed_address(std::string_view address);
 
 class smtp_server_session {
 public:

@@ -100,7 +100,9 @@ private:
     std::map<std::string, known> known_;
 };
 
-// Lower case for the domain and the local part: mailboxes are counted and held case-blind.
+// Lower case (ASCII letters only) for the domain and the local part: mailboxes are counted and
+// held case-blind. Other bytes are kept as they are: a UTF-8 address stays itself. Addresses that
+// are not valid UTF-8 never become mailboxes (the filter refuses or passes them unfiltered).
 std::string mailbox_key(std::string_view address);
 
 }  // namespace ndrguard::quarantine
