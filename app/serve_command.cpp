@@ -61,6 +61,7 @@ web::http_limits listener_limits(const filter::serve_config& cfg) {
     l.slow_handler_timeout = l.handler_timeout + std::chrono::seconds(cfg.reinject_timeout_seconds);
     l.max_connections = cfg.web_max_connections;
     l.workers = cfg.web_workers;
+    l.waiting = 4 * cfg.web_workers;
     return l;
 }
 

@@ -11,7 +11,7 @@ request_deadlines deadlines_for(steady_time start, const http_limits& l) {
 
 bool take_connection(std::size_t open, const http_limits& l) { return open < l.max_connections; }
 
-bool take_request(std::size_t running, const http_limits& l) { return running < l.workers; }
+bool take_request(std::size_t in_flight, const http_limits& l) { return in_flight < l.workers + l.waiting; }
 
 std::chrono::milliseconds handler_deadline(std::string_view method, const http_limits& l) {
     return method == "GET" || method == "HEAD" ? l.handler_timeout : l.slow_handler_timeout;

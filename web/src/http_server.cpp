@@ -78,14 +78,14 @@ struct http_server::impl {
     std::unique_ptr<asio::thread_pool> workers;  // declared after io: joined before io goes
     std::unique_ptr<tcp::acceptor> acceptor;
     std::atomic<bool> stopping{false};
-    std::atomic<std::size_t> running{0};  // handlers on workers, those past their deadline included
+    std::atomic<std::size_t> in_flight{0};  // handlers running or waiting for a worker, those past their deadline included
 
     // A request's handler, waited for by its connection (all but `result` on the I/O thread).
     struct job {
         explicit job(asio::io_context& io) : timer(io) {}
         asio::steady_timer timer;
         std::optional<http_response> result;
-        bool abandoned = false;
+        std::atomic<bool> abandoned{false};  // its client had a 503: a worker that has not started it skips it
     };
 
     // The I/O thread's own state.
@@ -99,12 +99,12 @@ struct http_server::impl {
     }
 
     asio::awaitable<http_response> answer(http_request req) {
-        if (!take_request(running.load(), limits)) {
+        if (!take_request(in_flight.load(), limits)) {
             if (busy.due()) say("event=busy count=" + std::to_string(std::exchange(busy.pending, 0)) + " workers=" +
-                                std::to_string(limits.workers) + " answer=503");
+                                std::to_string(limits.workers) + " waiting=" + std::to_string(limits.waiting) + " answer=503");
             co_return busy_answer;
         }
-        ++running;
+        ++in_flight;
         auto j = std::make_shared<job>(io);
         const auto deadline = handler_deadline(req.method, limits);
         j->timer.expires_after(deadline);
@@ -112,18 +112,20 @@ struct http_server::impl {
         // The route only: the rest of a path may be a release token.
         const std::string what = req.method + " " + req.target.substr(0, std::min(req.target.find('/', 1), req.target.find('?'))).substr(0, 40);
         asio::post(*workers, [this, j, r = std::move(req)] {
-            http_response out;
-            try {
-                out = handle(r);
-            } catch (...) {
-                out = late_answer;
+            if (!j->abandoned) {
+                http_response out;
+                try {
+                    out = handle(r);
+                } catch (...) {
+                    out = late_answer;
+                }
+                asio::post(io, [j, o = std::move(out)]() mutable {
+                    if (j->abandoned) return;  // the client had its 503 already
+                    j->result = std::move(o);
+                    j->timer.cancel();
+                });
             }
-            asio::post(io, [j, o = std::move(out)]() mutable {
-                if (j->abandoned) return;  // the client had its 503 already
-                j->result = std::move(o);
-                j->timer.cancel();
-            });
-            --running;
+            --in_flight;
         });
         co_await j->timer.async_wait(use_tuple);
         waiting.erase(j.get());

@@ -72,7 +72,7 @@ struct serve_config {
     int web_request_timeout_seconds = 30;       // a whole request (body too); writing the answer again
     int web_keepalive_timeout_seconds = 15;     // idle between two requests of a connection
     std::size_t web_max_connections = 256;      // open at once; beyond: 503, closed at once
-    std::size_t web_workers = 8;                // requests answered at once; beyond: 503 busy
+    std::size_t web_workers = 8;                // requests answered at once (4 more per worker wait; beyond: 503 busy)
     std::size_t web_database_connections = 4;   // the pages' PostgreSQL pool (releases open their own)
     // The digest (ndrguard digest).
     std::string digest_sender;                  // envelope sender ("" = postmaster@hostname)
