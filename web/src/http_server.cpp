@@ -74,7 +74,7 @@ struct http_server::impl {
     handler handle;
     http_limits limits;
     logger log;
-    asio::io_context io{1};
+    asio::io_context io;
     std::unique_ptr<asio::thread_pool> workers;  // declared after io: joined before io goes
     std::unique_ptr<tcp::acceptor> acceptor;
     std::atomic<bool> stopping{false};
