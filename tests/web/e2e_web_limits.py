@@ -10,7 +10,8 @@ PostgreSQL and real sockets:
     admin API answer 503 within about database_timeout_ms, /metrics answers; after SIGCONT,
     /healthz is 200 again;
   - 50 /healthz requests open at most web_database_connections PostgreSQL connections (counted
-    from the server's log_connections lines), not one each.
+    from the server's log_connections lines), not one each; after a restart of PostgreSQL the
+    first request is answered (the pool replaces its dead connections).
 usage: e2e_web_limits.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR      (exit 77: skipped)
 With WEB_LIMITS_DEFAULT_KEYS=1 the web_* keys are not set (a binary that does not know them, e.g.
 main before them, runs with its defaults: header 10 s, keep-alive 15 s)."""
@@ -267,6 +268,15 @@ def main():
         check("PostgreSQL thawed: /healthz is 200 again", wait_for(lambda: get(web_port, "/healthz")[0] == 200, 20, 0.5))
         status, body, _ = get(web_port, page)
         check("PostgreSQL thawed: the page answers 200", status == 200, (status, body[:200]))
+
+        # A restart kills the pooled connections: the next request finds out and uses a new one.
+        subprocess.run([pg_cluster, "pause", pg_dir], check=True, capture_output=True)
+        subprocess.run([pg_cluster, "resume", pg_dir], check=True, capture_output=True)
+        status, body, _ = get(web_port, "/healthz")
+        check("PostgreSQL restarted: the first /healthz is 200 (a dead pooled connection is replaced)", status == 200,
+              (status, body[:200]))
+        status, body, _ = get(web_port, page)
+        check("PostgreSQL restarted: the page answers 200", status == 200, (status, body[:200]))
     finally:
         signal_all(frozen, signal.SIGCONT)
         serve.send_signal(signal.SIGTERM)
