@@ -27,14 +27,26 @@ void database_pool::give_back(std::unique_ptr<quarantine::database> db) {
     freed_.notify_one();
 }
 
-database_pool::lease database_pool::acquire() {
+database_pool::lease database_pool::acquire(bool fresh) {
     std::unique_lock lock(mu_);
+    if (fresh) {
+        std::vector<std::unique_ptr<quarantine::database>> suspect;
+        suspect.swap(idle_);
+        open_ -= suspect.size();
+        lock.unlock();
+        suspect.clear();  // closed outside the lock
+        lock.lock();
+    }
     const auto until = std::chrono::steady_clock::now() + wait_;
     for (;;) {
-        if (!idle_.empty()) {
+        if (!idle_.empty() && !fresh) {
             auto db = std::move(idle_.back());
             idle_.pop_back();
             return lease(this, std::move(db), true);
+        }
+        if (fresh && open_ >= size_ && !idle_.empty()) {  // room for the new one
+            idle_.pop_back();
+            --open_;
         }
         if (open_ < size_) {
             ++open_;

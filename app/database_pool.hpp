@@ -42,14 +42,16 @@ public:
         bool reused_;
     };
 
-    lease acquire();  // throws quarantine::database_error
+    // throws quarantine::database_error. `fresh`: a new connection, the idle ones closed first
+    // (one of them has just failed: the server may have restarted, and they are dead too).
+    lease acquire(bool fresh = false);
 
     // f(database&) on a pooled connection; a failure on a reused connection (the server may
     // have restarted since) is tried once more on a new one. For reads only: f may run twice.
     template <class F>
     auto read(F&& f) -> decltype(f(std::declval<quarantine::database&>())) {
         for (int attempt = 0;; ++attempt) {
-            lease l = acquire();
+            lease l = acquire(attempt > 0);
             try {
                 return f(l.db());
             } catch (const std::exception&) {

@@ -270,6 +270,12 @@ def main():
         check("PostgreSQL thawed: the page answers 200", status == 200, (status, body[:200]))
 
         # A restart kills the pooled connections: the next request finds out and uses a new one.
+        # Several requests at once first, so that several connections are pooled (all dead after).
+        burst = [threading.Thread(target=get, args=(web_port, page)) for _ in range(8)]
+        for t in burst:
+            t.start()
+        for t in burst:
+            t.join()
         subprocess.run([pg_cluster, "pause", pg_dir], check=True, capture_output=True)
         subprocess.run([pg_cluster, "resume", pg_dir], check=True, capture_output=True)
         status, body, _ = get(web_port, "/healthz")
