@@ -62,8 +62,9 @@ double load(const std::atomic<std::uint64_t>& a) { return static_cast<double>(a.
 
 }  // namespace
 
-metrics_endpoint::metrics_endpoint(const filter::filter_metrics& m, std::string conninfo, std::string version)
-    : m_(m), conninfo_(std::move(conninfo)), version_(std::move(version)) {}
+metrics_endpoint::metrics_endpoint(const filter::filter_metrics& m, std::string conninfo, std::string version,
+                                   std::chrono::milliseconds wait)
+    : m_(m), conninfo_(std::move(conninfo)), version_(std::move(version)), wait_(wait) {}
 
 metrics_endpoint::~metrics_endpoint() = default;
 
@@ -116,33 +117,49 @@ std::vector<pm::MetricFamily> metrics_endpoint::collect() {
     out.push_back(single("ndrguard_next_hop_failures_total", "Reinjections the next hop did not accept (refused or unreachable).",
                          T::Counter, load(m_.next_hop_failures)));
 
-    // Database-wide values, cached for 5 s (several Prometheus servers may scrape).
-    std::lock_guard lock(mu_);
-    if (!cache_ || std::chrono::steady_clock::now() - cached_at_ > std::chrono::seconds(5)) {
-        auto fresh = std::make_unique<shared_values>();
-        // A kept connection may have died with a server restart: one more try on a new one.
-        for (int attempt = 0; attempt < 2 && !fresh->ok; ++attempt) {
-            const bool kept = db_ != nullptr;
-            try {
-                if (!db_) db_ = std::make_unique<quarantine::database>(conninfo_);
-                fresh->totals = quarantine::metrics_totals(*db_);
-                fresh->ok = true;
-            } catch (const std::exception&) {
-                db_.reset();
-                if (!kept) break;  // a new connection failed: the database is down
+    // Database-wide values, cached for 5 s (several Prometheus servers may scrape). A scrape
+    // that finds another reading them waits at most wait_ (the database may be frozen: the
+    // filter's own counters are what matter then), and goes on without them.
+    auto fresh_cache = [&] {
+        std::lock_guard lock(mu_);
+        return cache_ && std::chrono::steady_clock::now() - cached_at_ <= std::chrono::seconds(5) ? cache_ : nullptr;
+    };
+    std::shared_ptr<const shared_values> values = fresh_cache();
+    if (!values) {
+        std::unique_lock reading(reading_, std::defer_lock);
+        if (reading.try_lock_for(wait_) && !(values = fresh_cache())) {
+            auto fresh = std::make_shared<shared_values>();
+            // A kept connection may have died with a server restart: one more try on a new one.
+            for (int attempt = 0; attempt < 2 && !fresh->ok; ++attempt) {
+                const bool kept = db_ != nullptr;
+                try {
+                    if (!db_) db_ = std::make_unique<quarantine::database>(conninfo_);
+                    fresh->totals = quarantine::metrics_totals(*db_);
+                    fresh->ok = true;
+                } catch (const std::exception&) {
+                    db_.reset();
+                    if (!kept) break;  // a new connection failed: the database is down
+                }
             }
+            std::lock_guard lock(mu_);
+            if (!fresh->ok) ++scrape_errors_;
+            cache_ = fresh;
+            cached_at_ = std::chrono::steady_clock::now();
+            values = std::move(fresh);
         }
-        if (!fresh->ok) ++scrape_errors_;
-        cache_ = std::move(fresh);
-        cached_at_ = std::chrono::steady_clock::now();
+    }
+    std::uint64_t scrape_errors = 0;
+    {
+        std::lock_guard lock(mu_);
+        scrape_errors = scrape_errors_;
     }
     auto errors = family("ndrguard_database_errors_total", "Failed database operations, by operation.", T::Counter);
     for (std::size_t i = 0; i < fm::db_operations.size(); ++i)
         errors.metric.push_back(value(load(m_.database_errors[i]), T::Counter, {{"operation", std::string(fm::db_operations[i])}}));
-    errors.metric.push_back(value(static_cast<double>(scrape_errors_), T::Counter, {{"operation", "scrape"}}));
+    errors.metric.push_back(value(static_cast<double>(scrape_errors), T::Counter, {{"operation", "scrape"}}));
     out.push_back(std::move(errors));
-    if (!cache_->ok) return out;  // the database-wide families are absent rather than wrong
-    const auto& t = cache_->totals;
+    if (!values || !values->ok) return out;  // the database-wide families are absent rather than wrong
+    const auto& t = values->totals;
     out.push_back(single("ndrguard_storm_mailboxes", "Mailboxes in storm mode now (all instances).", T::Gauge,
                          static_cast<double>(t.storms_open)));
     out.push_back(single("ndrguard_quarantine_items", "Messages held in the quarantine now.", T::Gauge,

@@ -22,7 +22,10 @@ namespace ndrguard::app {
 
 class metrics_endpoint {
 public:
-    metrics_endpoint(const filter::filter_metrics& m, std::string conninfo, std::string version);
+    // `wait`: how long a scrape waits for another that is reading the database (then it goes
+    // on without the database-wide families).
+    metrics_endpoint(const filter::filter_metrics& m, std::string conninfo, std::string version,
+                     std::chrono::milliseconds wait = std::chrono::milliseconds(10000));
     ~metrics_endpoint();
     web::http_response handle(const web::http_request& req);  // GET /metrics; any thread
 
@@ -33,9 +36,11 @@ private:
     struct shared_values;
     const filter::filter_metrics& m_;
     std::string conninfo_, version_;
-    std::mutex mu_;  // the database connection and the cached values
+    std::chrono::milliseconds wait_;
+    std::timed_mutex reading_;  // one scrape at a time reads the database, on db_
     std::unique_ptr<quarantine::database> db_;  // kept between scrapes, opened again after a failure
-    std::unique_ptr<shared_values> cache_;
+    std::mutex mu_;  // the cached values (never held while the database is read)
+    std::shared_ptr<const shared_values> cache_;
     std::chrono::steady_clock::time_point cached_at_{};
     std::uint64_t scrape_errors_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <pthread.h>
 #include <thread>
 
@@ -44,6 +45,27 @@ const char* const serve_usage =
     "releases; /healthz; the admin API on /api/ when admin_token_file is set). Prometheus\n"
     "metrics are served on metrics_listen (GET /metrics), a listener of its own.\n"
     "Exit status: 0 stopped by SIGTERM/SIGINT, 1 start-up failure, 2 usage or configuration error.\n";
+
+namespace {
+
+// The listeners' bounds from the configuration. A handler answers within the database deadline
+// (plus a margin for the rest of its work), or its client gets 503 from the listener; a POST
+// may also hand a message to the next hop.
+web::http_limits listener_limits(const filter::serve_config& cfg) {
+    using ms = std::chrono::milliseconds;
+    web::http_limits l;
+    l.header_timeout = std::chrono::seconds(cfg.web_header_timeout_seconds);
+    l.request_timeout = std::chrono::seconds(cfg.web_request_timeout_seconds);
+    l.keepalive_timeout = std::chrono::seconds(cfg.web_keepalive_timeout_seconds);
+    l.handler_timeout = ms(cfg.database_timeout_ms) + ms(500);
+    l.slow_handler_timeout = l.handler_timeout + std::chrono::seconds(cfg.reinject_timeout_seconds);
+    l.max_connections = cfg.web_max_connections;
+    l.workers = cfg.web_workers;
+    l.waiting = 4 * cfg.web_workers;
+    return l;
+}
+
+}  // namespace
 
 int run_serve(const std::vector<std::string>& args) {
     for (const auto& a : args)
@@ -87,6 +109,12 @@ int run_serve(const std::vector<std::string>& args) {
         std::cerr << "ndrguard serve: cannot listen on " << cfg.listen << ": " << e.what() << "\n";
         return 1;
     }
+    std::mutex log_mu;
+    auto log_line = [&log_mu](std::string_view line) {
+        std::lock_guard lock(log_mu);
+        std::cerr << "ndrguard serve: " << line << "\n";
+    };
+    const web::http_limits limits = listener_limits(cfg);
     // The release pages, when web_listen is set.
     std::unique_ptr<web::http_server> pages;
     std::string secret, admin_token;
@@ -97,7 +125,7 @@ int run_serve(const std::vector<std::string>& args) {
             if (!cfg.admin_token_file.empty()) admin_token = web::load_or_create_secret(cfg.admin_token_file);
             pages = std::make_unique<web::http_server>(cfg.web_listen, [&](const web::http_request& req) {
                 return web::route(req, services, secret, static_cast<std::int64_t>(std::time(nullptr)), admin_token);
-            });
+            }, limits, log_line);
             pages->bind();
         } catch (const std::exception& e) {
             std::cerr << "ndrguard serve: release pages on " << cfg.web_listen << ": " << e.what()
@@ -109,11 +137,12 @@ int run_serve(const std::vector<std::string>& args) {
     }
     // Prometheus metrics, when metrics_listen is set: a listener of its own.
     std::unique_ptr<web::http_server> metrics_server;
-    metrics_endpoint metrics(server.metrics(), cfg.database, NDRGUARD_VERSION);
+    metrics_endpoint metrics(server.metrics(), cfg.database, NDRGUARD_VERSION, std::chrono::milliseconds(cfg.database_timeout_ms));
     if (!cfg.metrics_listen.empty()) {
         try {
             metrics_server = std::make_unique<web::http_server>(cfg.metrics_listen,
-                                                                [&](const web::http_request& req) { return metrics.handle(req); });
+                                                                [&](const web::http_request& req) { return metrics.handle(req); },
+                                                                limits, log_line);
             metrics_server->bind();
         } catch (const std::exception& e) {
             std::cerr << "ndrguard serve: metrics on " << cfg.metrics_listen << ": " << e.what()

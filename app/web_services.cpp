@@ -13,7 +13,8 @@ namespace q = ndrguard::quarantine;
 
 bool database_web_services::database_ok() {
     try {
-        q::database db(cfg_.database);
+        // A real round trip (a pooled connection may have died), on a small table.
+        pool_.read([](q::database& db) { return q::totals(db); });
         return true;
     } catch (const std::exception&) {
         return false;
@@ -45,20 +46,18 @@ web::item_view view_of(const q::item_summary& s) {
 }  // namespace
 
 std::optional<web::item_view> database_web_services::item(std::int64_t id) {
-    q::database db(cfg_.database);
-    auto it = q::get_item(db, id);
+    auto it = pool_.read([&](q::database& db) { return q::get_item(db, id); });
     if (!it) return std::nullopt;
     return view_of(it->summary);
 }
 
 std::vector<web::item_view> database_web_services::held_for(const std::string& mailbox, std::size_t limit, const std::string& search) {
-    q::database db(cfg_.database);
     q::list_filter f;
     f.mailbox = mailbox;
     f.limit = limit;
     f.search = search;
     std::vector<web::item_view> out;
-    for (const auto& s : q::list_items(db, f)) out.push_back(view_of(s));
+    for (const auto& s : pool_.read([&](q::database& db) { return q::list_items(db, f); })) out.push_back(view_of(s));
     return out;
 }
 
@@ -90,7 +89,10 @@ web::release_outcome database_web_services::release(std::int64_t id, const std::
 }
 
 std::optional<web::storm_view> database_web_services::storm(std::int64_t storm_id, const std::string& mailbox) {
-    q::database db(cfg_.database);
+    return pool_.read([&](q::database& db) { return storm_of(db, storm_id, mailbox); });
+}
+
+std::optional<web::storm_view> database_web_services::storm_of(q::database& db, std::int64_t storm_id, const std::string& mailbox) {
     for (const auto& s : q::storms(db, mailbox, q::clock_time{})) {
         if (s.id != storm_id) continue;
         web::storm_view v;
@@ -135,8 +137,7 @@ web::storm_release_outcome database_web_services::release_storm(std::int64_t sto
 }
 
 web::web_services::stats database_web_services::statistics() {
-    q::database db(cfg_.database);
-    auto t = q::totals(db);
+    auto t = pool_.read([](q::database& db) { return q::totals(db); });
     return {t.held_items, t.mailboxes, t.storms_open};
 }
 

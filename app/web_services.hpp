@@ -1,7 +1,10 @@
-// The release pages' view of ndrguard: the quarantine in PostgreSQL and releases to next_hop
-// (a connection per request: people click a few links a minute).
+// The release pages' view of ndrguard: the quarantine in PostgreSQL and releases to next_hop.
+// /healthz, the pages and the admin API read through a small pool of connections
+// (web_database_connections, each wait at most database_timeout_ms); a release opens its own
+// (it may wait for the next hop for reinject_timeout_seconds, and holds no pooled connection).
 #pragma once
 
+#include "database_pool.hpp"
 #include "ndrguard/filter/config.hpp"
 #include "ndrguard/filter/release.hpp"
 #include "ndrguard/quarantine/database.hpp"
@@ -11,7 +14,8 @@ namespace ndrguard::app {
 
 class database_web_services : public web::web_services {
 public:
-    explicit database_web_services(const filter::serve_config& cfg) : cfg_(cfg) {}
+    explicit database_web_services(const filter::serve_config& cfg)
+        : cfg_(cfg), pool_(cfg.database, cfg.web_database_connections, std::chrono::milliseconds(cfg.database_timeout_ms)) {}
     bool database_ok() override;
     std::optional<web::item_view> item(std::int64_t id) override;
     web::release_outcome release(std::int64_t id, const std::string& who) override;
@@ -21,8 +25,10 @@ public:
     stats statistics() override;
 
 private:
+    std::optional<web::storm_view> storm_of(quarantine::database& db, std::int64_t storm_id, const std::string& mailbox);
     filter::release_report release_one(quarantine::database& db, std::int64_t id, const std::string& who);
     const filter::serve_config& cfg_;
+    database_pool pool_;
 };
 
 // A release link for a held item: web_base_url/release/TOKEN, valid link_ttl_days.

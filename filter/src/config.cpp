@@ -202,6 +202,18 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
     } else if (key == "metrics_listen") {
         if (!value.empty() && !split_host_port(value)) return bad("want host:port, or nothing");
         metrics_listen = std::string(value);
+    } else if (key == "web_header_timeout_seconds") {
+        if (!parse_number(value, web_header_timeout_seconds, 1, 3600)) return bad("want 1..3600");
+    } else if (key == "web_request_timeout_seconds") {
+        if (!parse_number(value, web_request_timeout_seconds, 1, 3600)) return bad("want 1..3600");
+    } else if (key == "web_keepalive_timeout_seconds") {
+        if (!parse_number(value, web_keepalive_timeout_seconds, 1, 3600)) return bad("want 1..3600");
+    } else if (key == "web_max_connections") {
+        if (!parse_number<std::size_t>(value, web_max_connections, 1, 100000)) return bad("want 1..100000");
+    } else if (key == "web_workers") {
+        if (!parse_number<std::size_t>(value, web_workers, 1, 256)) return bad("want 1..256");
+    } else if (key == "web_database_connections") {
+        if (!parse_number<std::size_t>(value, web_database_connections, 1, 100)) return bad("want 1..100");
     } else if (key == "digest_sender") {
         if (value.find_first_of(" \t<>\r\n") != std::string_view::npos || (!value.empty() && value.find('@') == std::string_view::npos))
             return bad("want an address like postmaster@example.org, or nothing");

@@ -83,6 +83,25 @@ TEST_CASE("storm thresholds must leave room for hysteresis") {
     CHECK_FALSE(cfg.set("storm_window_seconds", "5").empty());
 }
 
+TEST_CASE("the HTTP listeners' deadlines and bounds") {
+    serve_config cfg;
+    CHECK(apply_config_text(cfg,
+                            "web_header_timeout_seconds = 2\nweb_request_timeout_seconds = 5\nweb_keepalive_timeout_seconds = 3\n"
+                            "web_max_connections = 50\nweb_workers = 2\nweb_database_connections = 1\n",
+                            "w.conf")
+              .empty());
+    CHECK(cfg.web_header_timeout_seconds == 2);
+    CHECK(cfg.web_request_timeout_seconds == 5);
+    CHECK(cfg.web_keepalive_timeout_seconds == 3);
+    CHECK(cfg.web_max_connections == 50);
+    CHECK(cfg.web_workers == 2);
+    CHECK(cfg.web_database_connections == 1);
+    for (const char* key : {"web_header_timeout_seconds", "web_request_timeout_seconds", "web_keepalive_timeout_seconds",
+                            "web_max_connections", "web_workers", "web_database_connections"})
+        CHECK_MESSAGE(!cfg.set(key, "0").empty(), key);  // 0 would refuse everything or wait for ever
+    CHECK_FALSE(cfg.set("web_workers", "1000").empty());
+}
+
 #include <fstream>
 #include <iterator>
 
@@ -132,6 +151,12 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.link_ttl_days == defaults.link_ttl_days);
     CHECK(from_file.admin_token_file == defaults.admin_token_file);
     CHECK(from_file.metrics_listen == defaults.metrics_listen);
+    CHECK(from_file.web_header_timeout_seconds == defaults.web_header_timeout_seconds);
+    CHECK(from_file.web_request_timeout_seconds == defaults.web_request_timeout_seconds);
+    CHECK(from_file.web_keepalive_timeout_seconds == defaults.web_keepalive_timeout_seconds);
+    CHECK(from_file.web_max_connections == defaults.web_max_connections);
+    CHECK(from_file.web_workers == defaults.web_workers);
+    CHECK(from_file.web_database_connections == defaults.web_database_connections);
     CHECK(from_file.digest_sender == defaults.digest_sender);
     CHECK(from_file.digest_from == defaults.digest_from);
     CHECK(from_file.digest_max_listed == defaults.digest_max_listed);
@@ -141,7 +166,8 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
                             "storm_sync_ms", "quarantine_retention_days", "quarantine_max_items", "quarantine_max_mb",
                             "release_lease_seconds", "web_listen", "web_base_url", "web_secret_file", "link_ttl_days", "admin_token_file",
                             "metrics_listen", "digest_sender", "digest_from", "digest_max_listed", "digest_lease_seconds",
-                            "database_timeout_ms"})
+                            "database_timeout_ms", "web_header_timeout_seconds", "web_request_timeout_seconds",
+                            "web_keepalive_timeout_seconds", "web_max_connections", "web_workers", "web_database_connections"})
         CHECK_MESSAGE(text.find(std::string("\n") + key + " =") != std::string::npos, key);
     using mc = ndrguard::detector::message_class;
     for (auto c : {mc::dsn, mc::autoreply, mc::feedback})

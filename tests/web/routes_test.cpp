@@ -259,3 +259,32 @@ TEST_CASE("admin API: q= searches") {
     CHECK(r.status == 200);
     CHECK(r.body.find("\"id\"") == std::string::npos);
 }
+
+TEST_CASE("admin API: a query value that does not decode is refused, never taken as absent") {
+    auto f = with_item();
+    const std::string token = "admintoken0123456789";
+    // mailbox= absent lists every mailbox: a bad one must not fall back to that.
+    for (const char* target : {"/api/held?mailbox=%zz", "/api/held?mailbox=bob%4", "/api/held?mailbox=%", "/api/held?limit=1&mailbox=a%G0b",
+                               "/api/held?q=%zz", "/api/held?limit=%31%"}) {
+        auto r = route({"GET", target, "Bearer " + token}, f, secret, now, token);
+        CHECK_MESSAGE(r.status == 400, target);
+        CHECK_MESSAGE(r.body.find("\"id\"") == std::string::npos, target);
+        CHECK_MESSAGE(r.body.find("bad %-encoding") != std::string::npos, target);
+    }
+    // Good encodings and other keys' bad ones still work as before.
+    CHECK(route({"GET", "/api/held?mailbox=alice%40example.org", "Bearer " + token}, f, secret, now, token).status == 200);
+    CHECK(route({"GET", "/api/held?other=%zz", "Bearer " + token}, f, secret, now, token).status == 200);
+}
+
+TEST_CASE("query strings: which values are malformed") {
+    struct row {
+        const char* query;
+        const char* name;
+        bool malformed;
+    };
+    for (const row& r : {row{"mailbox=%zz", "mailbox", true}, row{"mailbox=a%4", "mailbox", true}, row{"a=1&mailbox=%", "mailbox", true},
+                         row{"mailbox=a%40b", "mailbox", false}, row{"mailbox", "mailbox", false}, row{"mailbox=", "mailbox", false},
+                         row{"other=%zz", "mailbox", false}, row{"", "mailbox", false}, row{"%zz=1", "mailbox", false},
+                         row{"mailbox=ok&mailbox=%zz", "mailbox", false}})  // the first one counts, as in query_value
+        CHECK_MESSAGE(query_value_malformed(r.query, r.name) == r.malformed, r.query);
+}

@@ -88,6 +88,10 @@ http_response admin_api(const http_request& req, std::string_view path, std::str
         return json(200, {{"held_items", st.held_items}, {"mailboxes", st.mailboxes}, {"storms_open", st.storms_open}});
     }
     if (path == "/api/held" && req.method == "GET") {
+        // A value that does not decode is refused: taken as absent, mailbox= would list every mailbox.
+        for (const char* name : {"mailbox", "q", "limit"})
+            if (query_value_malformed(query, name))
+                return json(400, {{"error", std::string(name) + ": bad %-encoding (want %XX with two hex digits)"}});
         std::size_t limit = 100;
         if (auto l = query_value(query, "limit")) {
             auto n = parse_id(*l);

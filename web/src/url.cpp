@@ -40,6 +40,19 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
     return std::nullopt;
 }
 
+bool query_value_malformed(std::string_view query, std::string_view name) {
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        const std::size_t eq = pair.find('=');
+        std::string key, value;
+        if (!url_decode(pair.substr(0, eq), key) || key != name) continue;
+        return eq != std::string_view::npos && !url_decode(pair.substr(eq + 1), value);
+    }
+    return false;
+}
+
 std::string html_escape(std::string_view text) {
     std::string out;
     out.reserve(text.size());

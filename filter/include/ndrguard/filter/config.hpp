@@ -72,6 +72,13 @@ struct serve_config {
     int link_ttl_days = 14;                     // how long a release link works
     std::string admin_token_file;               // bearer token of the admin API ("" = API off)
     std::string metrics_listen;                 // Prometheus /metrics ("" = off; deploy/run.sh: 127.0.0.1:9325)
+    // Both HTTP listeners (web_listen, metrics_listen): deadlines and bounds.
+    int web_header_timeout_seconds = 10;        // a request's header, from the connection or its first byte
+    int web_request_timeout_seconds = 30;       // a whole request (body too); writing the answer again
+    int web_keepalive_timeout_seconds = 15;     // idle between two requests of a connection
+    std::size_t web_max_connections = 256;      // open at once; beyond: 503, closed at once
+    std::size_t web_workers = 8;                // requests answered at once (4 more per worker wait; beyond: 503 busy)
+    std::size_t web_database_connections = 4;   // the pages' PostgreSQL pool (releases open their own)
     // The digest (ndrguard digest).
     std::string digest_sender;                  // envelope sender ("" = postmaster@hostname)
     std::string digest_from;                    // From: ("" = "Mail quarantine <digest_sender>")
