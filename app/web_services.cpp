@@ -66,6 +66,7 @@ filter::release_report database_web_services::release_one(q::database& db, std::
     opt.next_hop = cfg_.next_hop;
     opt.hostname = cfg_.hostname;
     opt.timeout_seconds = cfg_.reinject_timeout_seconds;
+    opt.verdict_header = cfg_.verdict_header;
     opt.lease = std::chrono::seconds(cfg_.release_lease_seconds);
     opt.who = who;
     opt.via = "web";

@@ -37,7 +37,7 @@ run session(std::string_view in, bool chunked) {
     lim.max_recipients = 4;
     lim.max_pending_bytes = 256;
     lim.max_errors = 8;
-    lim.refuse_malformed_recipients = size > 0 && (data[size - 1] & 1);  // before queue, or after
+    lim.refuse_malformed_recipients = !in.empty() && (in.back() & 1);  // before queue, or after
     ndrguard::filter::smtp_server_session s("fuzz.example", lim);
     run r;
     r.replies = s.greeting();
