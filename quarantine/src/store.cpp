@@ -102,8 +102,13 @@ std::vector<mailbox_storm_state> storm_sync(database& db, const storm_settings& 
         for (const auto& d : deltas) {
             auto& [tally, subjects] = per_mailbox[key_text(d.mailbox)];
             tally += d.tally;
-            for (const auto& subj : d.sample_subjects)
-                if (subjects.size() < s.max_sample_subjects) subjects.push_back(display_text(subj, 200));
+            // A mailbox has one delta per counter bucket: a storm across a bucket's edge brings
+            // the same subject twice, and the UPDATE below only skips those stored before.
+            for (const auto& subj : d.sample_subjects) {
+                std::string text = display_text(subj, 200);
+                if (subjects.size() < s.max_sample_subjects && std::find(subjects.begin(), subjects.end(), text) == subjects.end())
+                    subjects.push_back(std::move(text));
+            }
             for (const auto& [mta, n] : d.reporters) {
                 rm.push_back(key_text(d.mailbox));
                 rmta.push_back(display_text(mta, 255));

@@ -160,6 +160,26 @@ TEST_CASE("a storm goes quiet under the exit threshold and ends after the cool-d
     CHECK(q::storms(a.db, victim, t - hours(1)).empty());
 }
 
+TEST_CASE("a storm's sample subjects are kept once, also when one sync carries two counter buckets") {
+    migrate_once();
+    q::storm_settings s;
+    s.threshold = 1;
+    const auto now = floor<seconds>(system_clock::now());
+    instance a(s);
+    const std::string victim = "subjects-victim@example.org";
+    a.tracker.observe(victim, tally_of(0, 0, 1), "mx.spam.example", "Opening", now);
+    a.sync(now);
+    REQUIRE(a.tracker.storm_id(victim) != 0);
+    // Two bounces with one subject in two 10-second buckets, written by one sync.
+    a.tracker.observe(victim, tally_of(0, 0, 1), "mx.spam.example", "Cheap watches", now);
+    a.tracker.observe(victim, tally_of(0, 0, 1), "mx.spam.example", "Cheap watches", now + seconds(10));
+    a.sync(now + seconds(10));
+    auto list = q::storms(a.db, victim, now - hours(1));
+    REQUIRE(list.size() == 1);
+    CHECK(std::count(list[0].sample_subjects.begin(), list[0].sample_subjects.end(), "Cheap watches") == 1);
+    CHECK(list[0].tally.unverifiable == 3);
+}
+
 TEST_CASE("the per-mailbox cap drops forged bounces and keeps unverifiable ones") {
     migrate_once();
     q::database db(conninfo);
