@@ -26,8 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string_view chunk = in.substr(pos, len);
         pos += len;
         sink = sink + s.feed(chunk).size();
+        // The memory cap's API: a message dropped mid-DATA (452 at its dot), and the bound on
+        // what a message may hold (grown by a quarter at a time).
+        if (static_cast<unsigned char>(chunk.front()) >= 0xF8) s.drop_message("452 4.3.1 Insufficient system storage");
+        if (s.content_bytes() > lim.max_message_bytes + lim.max_message_bytes / 4 + (64u << 10) + 64) __builtin_trap();
         while (s.has_message()) {
             sink = sink + s.message().message.size() + s.message().recipients.size();
+            if (accept) sink = sink + s.take_content().size();
             sink = sink + s.complete(accept ? "250 2.0.0 Ok: queued as X" : "451 4.3.0 try again").size();
             accept = !accept;
         }
