@@ -8,6 +8,7 @@ cluster must start (placed outside the checkout), serve must greet and answer /h
 then leaves nothing behind.
 usage: home0700.py SOURCE_DIR BUILD_DIR      (exit 77: not root, or no PostgreSQL)"""
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -74,7 +75,7 @@ def main():
         link = os.path.join(checkout, "var", "pg")
         real = os.path.realpath(link)
         check("the local cluster lives outside the checkout, recorded as var/pg", os.path.islink(link) and
-              not real.startswith(home) and os.stat(real).st_uid == shutil._get_uid("postgres") and
+              not real.startswith(home) and os.stat(real).st_uid == pwd.getpwnam("postgres").pw_uid and
               oct(os.stat(real).st_mode & 0o777) == "0o700", (link, real))
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % web, timeout=10) as r:
