@@ -1,7 +1,6 @@
 #include "scan_command.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,7 +37,11 @@ const char* const scan_usage =
     "  -h, --help      show this text\n"
     "\n"
     "Classes: dsn ndr autoreply challenge virus_notice mdn feedback not_bounce.\n"
-    "Exit status: 0 all paths read, 1 some path could not be read (a line on stderr each),\n"
+    "A message larger than the detector's limit (32 MiB) is classified on its head (flags=truncated);\n"
+    "files are read in bounded memory, whatever their size.\n"
+    "Exit status: 0 all paths read, 1 some path could not be read (a line on stderr each): a\n"
+    "directory or file that cannot be opened, anything but a regular file or directory given as\n"
+    "PATH (FIFO, device, socket: skipped, never waited for), a file truncated while being read;\n"
     "2 usage error.\n";
 
 namespace {
@@ -46,34 +49,50 @@ namespace {
 namespace fs = std::filesystem;
 namespace det = ndrguard::detector;
 
-// A read-only mapping of a whole file: mbox files can be far larger than memory is willing.
-class mapped_file {
+// A file opened for reading without ever blocking: O_NONBLOCK keeps open() of a FIFO from
+// waiting for a writer, and anything but a regular file (FIFO, device, socket) is refused
+// before the first read. Read with read(), never mmap: a file truncated meanwhile only ends
+// early (an mmap would die of SIGBUS).
+class input_file {
 public:
-    explicit mapped_file(const fs::path& path) {
-        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    explicit input_file(const fs::path& path) {
+        fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (fd_ < 0) { error_ = std::strerror(errno); return; }
         struct stat st{};
         if (::fstat(fd_, &st) != 0) { error_ = std::strerror(errno); return; }
-        if (!S_ISREG(st.st_mode)) { error_ = "not a regular file"; return; }
-        size_ = std::size_t(st.st_size);
-        if (size_ == 0) return;
-        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-        if (p == MAP_FAILED) { error_ = std::strerror(errno); size_ = 0; return; }
-        data_ = static_cast<const char*>(p);
+        if (!S_ISREG(st.st_mode)) { error_ = "not a regular file, skipped"; return; }
+        size_at_open_ = std::uint64_t(st.st_size);
     }
-    ~mapped_file() {
-        if (data_) ::munmap(const_cast<char*>(data_), size_);
+    ~input_file() {
         if (fd_ >= 0) ::close(fd_);
     }
-    mapped_file(const mapped_file&) = delete;
-    mapped_file& operator=(const mapped_file&) = delete;
+    input_file(const input_file&) = delete;
+    input_file& operator=(const input_file&) = delete;
     const std::string& error() const { return error_; }
-    std::string_view bytes() const { return data_ ? std::string_view(data_, size_) : std::string_view(); }
+
+    // Up to buf.size() bytes; an empty view at the end of the file (or on an error: see error()).
+    std::string_view read(std::vector<char>& buf) {
+        for (;;) {
+            ssize_t n = ::read(fd_, buf.data(), buf.size());
+            if (n >= 0) {
+                read_ += std::uint64_t(n);
+                at_end_ = n == 0;
+                return {buf.data(), std::size_t(n)};
+            }
+            if (errno == EINTR) continue;
+            error_ = std::strerror(errno);
+            return {};
+        }
+    }
+    // Fewer bytes than the file had when opened: it was truncated while being read.
+    bool shrank() const { return at_end_ && read_ < size_at_open_; }
+    std::uint64_t size_at_open() const { return size_at_open_; }
+    std::uint64_t bytes_read() const { return read_; }
 
 private:
     int fd_ = -1;
-    const char* data_ = nullptr;
-    std::size_t size_ = 0;
+    std::uint64_t size_at_open_ = 0, read_ = 0;
+    bool at_end_ = false;
     std::string error_;
 };
 
@@ -143,47 +162,103 @@ void print_row(const std::string& file, std::size_t index, bool in_mbox, const d
     std::cout << where << "  " << det::to_string(r.klass) << "  " << id << "  " << rcpt << "  " << reasons << "\n";
 }
 
-void scan_message(const std::string& file, std::size_t index, bool in_mbox, std::string_view bytes, const options& opt) {
-    det::envelope env;
-    if (opt.null_sender) env.mail_from = "";
-    det::result r = det::classify(bytes, env);
-    if (opt.json)
-        std::cout << to_json(file, index, r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    else
-        print_row(file, index, in_mbox, r);
-}
+// Results are printed as messages complete; whether a file holds several (FILE#INDEX) is
+// known at its second message, so the first one's row waits until then.
+class result_printer {
+public:
+    result_printer(std::string file, const options& opt) : file_(std::move(file)), opt_(opt) {}
+    void add(std::string_view message) {
+        det::envelope env;
+        if (opt_.null_sender) env.mail_from = "";
+        det::result r = det::classify(message, env);
+        if (count_ == 0) {
+            first_ = std::move(r);
+        } else {
+            if (count_ == 1) print(0, true, first_);
+            print(count_, true, r);
+        }
+        ++count_;
+    }
+    void finish() {
+        if (count_ == 1) print(0, false, first_);
+    }
+
+private:
+    void print(std::size_t index, bool in_mbox, const det::result& r) const {
+        if (opt_.json)
+            std::cout << to_json(file_, index, r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        else
+            print_row(file_, index, in_mbox, r);
+    }
+    std::string file_;
+    const options& opt_;
+    std::size_t count_ = 0;
+    det::result first_;
+};
 
 bool scan_file(const fs::path& path, const options& opt) {
-    mapped_file f(path);
-    if (!f.error().empty()) {
-        std::cerr << "ndrguard scan: " << path.string() << ": " << f.error() << "\n";
+    auto fail = [&](const std::string& why) {
+        std::cerr << "ndrguard scan: " << path.string() << ": " << why << "\n";
         return false;
+    };
+    input_file f(path);
+    if (!f.error().empty()) return fail(f.error());
+    // The detector reads at most max_message_bytes of a message (and flags it truncated when
+    // there is more): one byte more than that is all a message needs in memory.
+    const std::size_t keep = det::limits{}.max_message_bytes + 1;
+    std::vector<char> buf(1u << 20);
+    std::string head;  // the file's first bytes, until it is known to be an mbox or not
+    std::string_view chunk;
+    while (head.size() < 5 && !(chunk = f.read(buf)).empty()) head.append(chunk);
+    result_printer out(path.string(), opt);
+    const std::string name = path.filename().string();
+    if (det::looks_like_mbox(head) && !det::is_single_message_name(name)) {
+        det::mbox_stream mbox(keep);
+        auto sink = [&](std::string_view message, std::size_t) { out.add(message); };
+        mbox.feed(head, sink);
+        while (!(chunk = f.read(buf)).empty()) mbox.feed(chunk, sink);
+        mbox.finish(sink);
+    } else {
+        // One message (a .eml file may start with an envelope line, up to a line's length).
+        constexpr std::size_t envelope_line = 64u << 10;
+        while (head.size() < keep + envelope_line && !(chunk = f.read(buf)).empty())
+            head.append(chunk.substr(0, keep + envelope_line - head.size()));
+        auto messages = det::messages_in_file(head, name);
+        for (auto m : messages) out.add(m.substr(0, keep));
     }
-    std::string_view bytes = f.bytes();
-    auto messages = det::messages_in_file(bytes, path.filename().string());
-    const bool several = messages.size() > 1;
-    for (std::size_t i = 0; i < messages.size(); ++i) scan_message(path.string(), i, several, messages[i], opt);
+    out.finish();
+    if (!f.error().empty()) return fail(f.error());
+    if (f.shrank())
+        return fail("truncated while being read (" + std::to_string(f.bytes_read()) + " of " +
+                    std::to_string(f.size_at_open()) + " bytes)");
     return true;
 }
 
 bool scan_path(const fs::path& path, const options& opt) {
+    auto fail = [](const fs::path& p, const std::error_code& ec) {
+        std::cerr << "ndrguard scan: " << p.string() << ": " << ec.message() << "\n";
+        return false;
+    };
     std::error_code ec;
     auto status = fs::status(path, ec);
-    if (ec) {
-        std::cerr << "ndrguard scan: " << path.string() << ": " << ec.message() << "\n";
-        return false;
-    }
+    if (ec) return fail(path, ec);
     if (!fs::is_directory(status)) return scan_file(path, opt);
-    std::vector<fs::path> files;
+    // Every directory below, each read on its own: one that cannot be read is reported (exit
+    // 1) and the others are still scanned. Symbolic links to directories are not followed
+    // (no loops); regular files (and links to them) are scanned, anything else is skipped.
+    std::vector<fs::path> files, dirs{path};
     bool ok = true;
-    fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-        std::error_code fec;
-        if (it->is_regular_file(fec)) files.push_back(it->path());
-    }
-    if (ec) {
-        std::cerr << "ndrguard scan: " << path.string() << ": " << ec.message() << "\n";
-        ok = false;
+    while (!dirs.empty()) {
+        fs::path dir = std::move(dirs.back());
+        dirs.pop_back();
+        fs::directory_iterator it(dir, ec), end;
+        for (; !ec && it != end; it.increment(ec)) {
+            std::error_code fec;
+            if (it->is_symlink(fec) ? false : it->is_directory(fec)) dirs.push_back(it->path());
+            else if (it->is_regular_file(fec)) files.push_back(it->path());
+        }
+        if (ec) ok = fail(dir, ec);
+        ec.clear();
     }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) ok = scan_file(f, opt) && ok;

@@ -26,7 +26,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(ROOT, "tests", "postfix"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from postfix_instance import Instance  # noqa: E402
-from e2e_common import dsn_returning, postfix_missing, send, wait_for, wait_port  # noqa: E402
+from e2e_common import dsn_returning, fresh_dir, postfix_missing, send, wait_for, wait_port  # noqa: E402
 
 NDRGUARD = os.environ.get("NDRGUARD_BIN") or os.path.join(ROOT, os.environ.get("NDRGUARD_BUILD_DIR", "build"), "app", "ndrguard")
 DATA = os.path.abspath(os.environ.get("NDRGUARD_DATA_DIR", os.path.join(ROOT, "var")))
@@ -68,12 +68,13 @@ def main():
     conninfo = base.replace("dbname=postgres", "dbname=ndrguard_demo")
     db = ["--db", conninfo]
 
-    shutil.rmtree(WORK, ignore_errors=True)
-    mail_root = os.path.join(WORK, "mail")
+    # Postfix's daemons and its delivery as nobody must reach these: under /var/tmp (and
+    # var/demo a link to it) when the checkout is not reachable (a clone in /root).
+    work = fresh_dir(WORK, "demo")
+    mail_root = os.path.join(work, "mail")
     os.makedirs(mail_root)
-    os.chmod(WORK, 0o755)
     shutil.chown(mail_root, "nobody", "nogroup")
-    pf = Instance(os.path.join(WORK, "postfix"), "after_queue", PUBLIC, FILTER, REINJECT, 1, extra_main=[
+    pf = Instance(os.path.join(work, "postfix"), "after_queue", PUBLIC, FILTER, REINJECT, 1, extra_main=[
         "virtual_mailbox_domains = example.org",
         "virtual_mailbox_base = " + mail_root,
         "virtual_mailbox_maps = inline:{ alice@example.org=alice/, bob@example.org=bob/ }",
@@ -83,8 +84,8 @@ def main():
     ])
     common = [*db, "--config", os.path.join(ROOT, "deploy", "ndrguard.conf"), "--sql-dir", os.path.join(ROOT, "sql"),
               "--set", "next_hop=127.0.0.1:%d" % REINJECT, "--set", "hostname=demo.example.org",
-              "--set", "web_base_url=http://127.0.0.1:%d" % WEB, "--set", "web_secret_file=" + os.path.join(WORK, "web.secret")]
-    serve_log = os.path.join(WORK, "serve.log")
+              "--set", "web_base_url=http://127.0.0.1:%d" % WEB, "--set", "web_secret_file=" + os.path.join(work, "web.secret")]
+    serve_log = os.path.join(work, "serve.log")
     serve = subprocess.Popen([NDRGUARD, "serve", *common, "--set", "listen=127.0.0.1:%d" % FILTER,
                               "--set", "web_listen=127.0.0.1:%d" % WEB, "--set", "metrics_listen=127.0.0.1:%d" % METRICS,
                               "--set", "warm_up=off", "--set", "storm_threshold=10", "--set", "storm_exit_threshold=2",
@@ -155,7 +156,8 @@ def main():
         serve.terminate()
         serve.wait()
         pf.stop()
-        print("\ndemo: stopped (the demo database ndrguard_demo and %s stay for a look)" % WORK)
+        print("\ndemo: stopped (the demo database ndrguard_demo and %s stay for a look)" %
+              (WORK if work == WORK else "%s -> %s" % (WORK, work)))
     return 0
 
 

@@ -119,12 +119,53 @@ def postfix_missing(need_root=True):
     return ""
 
 
-def fresh_postgres(work, pg_cluster):
-    """Empties WORK (readable by the postgres user) and starts a cluster in WORK/pg; returns
-    (pg_dir, conninfo), conninfo None when PostgreSQL is not installed."""
+def reachable(path):
+    """True when the unprivileged users that PostgreSQL, Postfix's daemons and its delivery
+    agents run as can reach PATH (search permission on every directory up to it). Not as root:
+    the servers then run as ourselves, in our own checkout."""
+    if os.geteuid() != 0:
+        return True
+    return subprocess.run(["runuser", "-u", "nobody", "--", "test", "-x", path], capture_output=True).returncode == 0
+
+
+PLACED = "ndrguard-"  # the prefix of the directories fresh_dir makes under /var/tmp
+
+
+def remove_dir(path):
+    """Removes PATH, and the directory it links to when fresh_dir made it."""
     import shutil
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    os.chmod(work, 0o755)
-    pg_dir = os.path.join(work, "pg")
+    if os.path.islink(path):
+        target = os.readlink(path)
+        if os.path.basename(target).startswith(PLACED):
+            shutil.rmtree(target, ignore_errors=True)
+        os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def fresh_dir(path, kind="work"):
+    """Empties PATH (mode 0755) and returns the directory to use for it: PATH itself, or, when
+    the servers' users cannot reach it (a checkout under a 0700 home, such as /root, run as
+    root), a new directory under $NDRGUARD_PLACE_DIR (default /var/tmp) that PATH links to, so
+    that it is found (and emptied) again on the next run. Give the servers the returned path:
+    a path through the link passes through the home they cannot enter."""
+    import tempfile
+    remove_dir(path)
+    parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    os.makedirs(parent, exist_ok=True)
+    if reachable(parent):
+        real = os.path.join(parent, os.path.basename(path))
+        os.makedirs(real)
+    else:
+        real = tempfile.mkdtemp(prefix=PLACED + kind + "-", dir=os.environ.get("NDRGUARD_PLACE_DIR", "/var/tmp"))
+        os.symlink(real, path)
+    os.chmod(real, 0o755)
+    return real
+
+
+def fresh_postgres(work, pg_cluster):
+    """Empties WORK (see fresh_dir: what is in it is reachable by PostgreSQL and Postfix) and
+    starts a cluster in WORK/pg; returns (pg_dir, conninfo), conninfo None when PostgreSQL is
+    not installed."""
+    pg_dir = os.path.join(fresh_dir(work), "pg")
     return pg_dir, start_postgres(pg_cluster, pg_dir)

@@ -167,6 +167,8 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
         verdict_header = std::string(value);
     } else if (key == "max_message_bytes") {
         if (!parse_number<std::size_t>(value, limits.max_message_bytes, 1024, std::size_t(1) << 31)) return bad("want 1024..2147483648");
+    } else if (key == "max_message_memory_mb") {
+        if (!parse_number<std::size_t>(value, max_message_memory_mb, 1, 1u << 20)) return bad("want 1..1048576");
     } else if (key == "max_recipients") {
         if (!parse_number<std::size_t>(value, limits.max_recipients, 1, 100000)) return bad("want 1..100000");
     } else if (key == "max_line_bytes") {

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <sys/time.h>
 
@@ -123,6 +124,7 @@ private:
                 self->timer_.cancel();
                 if (ec) return self->fail();
                 self->output_.clear();
+                if (self->output_.capacity() > (1u << 20)) self->output_.shrink_to_fit();  // a big message sent: not kept in the pool
                 self->drive();
             });
             return;
@@ -302,7 +304,11 @@ bool counts_for_storms(det::message_class c) {
 struct filter_server::impl {
     impl(serve_config c, std::ostream& l)
         : cfg(std::move(c)), log(l), writer(cfg.database, 1000, database_timeout()), lookups(cfg.database, database_timeout()),
-          holder(cfg.database, caps_of(cfg), 1000, database_timeout()), storms(storm_settings_of(cfg)) {}
+          holder(cfg.database, caps_of(cfg), 1000, database_timeout()), storms(storm_settings_of(cfg)) {
+        // Message buffers (1 MiB and more) get pages of their own, given back when freed:
+        // glibc's adaptive threshold would otherwise move up to 32 MiB and keep them in the heap.
+        ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    }
     // Every wait of a session on PostgreSQL ends within it (451 then).
     std::chrono::milliseconds database_timeout() const { return std::chrono::milliseconds(cfg.database_timeout_ms); }
 
@@ -323,6 +329,7 @@ struct filter_server::impl {
     std::condition_variable sessions_done;
     std::size_t sessions = 0;
     std::set<int> session_fds;  // to end idle sessions on stop()
+    std::size_t message_memory = 0;  // bytes the sessions' messages hold (io thread only)
     next_hop_pool next_hops{io, cfg};  // io thread only
     // The lookups' PostgreSQL socket, watched by the io thread.
     std::unique_ptr<asio::posix::stream_descriptor> lookup_socket;
@@ -459,11 +466,14 @@ struct filter_server::impl {
 struct filter_server::impl::message_job : std::enable_shared_from_this<message_job> {
     using done_fn = std::function<void(std::string)>;
 
-    message_job(impl& owner, const transaction& txn, const std::string& client_peer, bool outbound_listener, done_fn finished)
-        : m(owner), t(txn), peer(client_peer), outbound_only(outbound_listener), done(std::move(finished)) {}
+    message_job(impl& owner, const transaction& txn, std::string message, const std::string& client_peer, bool outbound_listener,
+                done_fn finished)
+        : m(owner), t(txn), content(std::move(message)), peer(client_peer), outbound_only(outbound_listener),
+          done(std::move(finished)) {}
 
     impl& m;
-    const transaction& t;  // the session's, untouched until `done`
+    const transaction& t;  // the session's, untouched until `done`; its content is moved to:
+    std::string content;   // the message, the one copy of it (moved on where it is used last)
     std::string peer;
     bool outbound_only;
     done_fn done;
@@ -508,17 +518,17 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         for (const auto& n : m.cfg.our_networks)
             if (n.contains(client)) outbound = true;
         line << "ndrguard: queue_id=" << log_safe(xforward_value(t, "IDENT")) << " client=" << log_safe(client)
-             << " from=<" << log_safe(t.mail_from, 100) << "> rcpts=" << t.recipients.size() << " size=" << t.message.size()
+             << " from=<" << log_safe(t.mail_from, 100) << "> rcpts=" << t.recipients.size() << " size=" << content.size()
              << " direction=" << (outbound ? "outbound" : "inbound");
         metric_direction = outbound ? 1 : 0;
-        out = t;
+        out = t;  // the envelope (the content is not in t any more)
         // Headers of ours that came with the message are forged (or stale): only the filter's
         // own verdict may reach the mailbox, whatever the message's way.
-        if (std::size_t n = remove_fields(out.message, {m.cfg.verdict_header, "X-NDRGuard-Released"}))
+        if (std::size_t n = remove_fields(content, {m.cfg.verdict_header, "X-NDRGuard-Released"}))
             line << " forged_headers_removed=" << n;
         if (outbound) return outbound_message();
         // Big messages are classified off the io thread, so that they do not stall the others.
-        if (t.message.size() > 1024 * 1024)
+        if (content.size() > 1024 * 1024)
             return m.decide([self = shared_from_this()] {
                 self->classify();
                 self->on_io([self] { self->classified(); });
@@ -528,6 +538,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     }
 
     void outbound_message() {
+        out.message = std::move(content);
         if (!has_header(out.message, "Message-ID")) {
             static thread_local std::mt19937_64 rng(std::random_device{}());
             out.message = with_header_on_top(out.message, "Message-ID", make_message_id(now, rng(), m.cfg.hostname));
@@ -561,7 +572,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     void classify() {
         det::envelope env;
         env.mail_from = t.mail_from;
-        r = det::classify(t.message, env);
+        r = det::classify(content, env);
     }
 
     void classified() {
@@ -569,6 +580,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         metric_class = static_cast<std::size_t>(r.klass);
         if (r.klass == det::message_class::not_bounce) {
             line << " action=deliver";
+            out.message = std::move(content);
             return reinject(out, [self = shared_from_this()](std::string answer) { self->finish(std::move(answer)); });
         }
         if (r.message_ids.empty()) return looked_up({});
@@ -676,6 +688,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         if (to_hold.empty()) return deliver();
         holds_waiting = to_hold.size();
         held_ids.assign(plans.size(), "");
+        const bool delivers = std::any_of(plans.begin(), plans.end(), [](const plan& p) { return p.d.act == action::deliver; });
         for (std::size_t i : to_hold) {
             const plan& p = plans[i];
             q::held_message h;
@@ -695,7 +708,8 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             if (!r.recipients.empty()) h.original_recipient = r.recipients.front().address;
             h.storm_id = p.storm_id;
             h.forged = v == verification::forged;
-            h.message = t.message;
+            // A copy per mailbox but the last, which takes the content when nothing is delivered.
+            h.message = (!delivers && i == to_hold.back()) ? std::move(content) : content;
             h.held_at = now;
             m.holder.submit_async(std::move(h), [self = shared_from_this(), i](bool ok, q::hold_result&& res, const std::string& error) {
                 self->on_io([self, i, ok, res, error] {
@@ -749,8 +763,10 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             if (held) return finish("250 2.0.0 Ok: held in quarantine as " + held_ids.front());
             return finish("250 2.0.0 Ok: dropped (forged bounce, mailbox quarantine full)");
         }
-        to_deliver.message = with_header_on_top(to_deliver.message, m.cfg.verdict_header,
+        to_deliver.message = with_header_on_top(content, m.cfg.verdict_header,
                                                 verdict_header_value(v, r.message_ids, r.reasons, *header_decision));
+        content.clear();
+        content.shrink_to_fit();  // only the copy with the header is needed now
         out = std::move(to_deliver);
         reinject(out, [self = shared_from_this()](std::string answer) {
             self->settle(answer[0] == '4');
@@ -842,6 +858,30 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
     // (arming and cancelling a timer around every read cost more than the reads' own work).
     bool reading = false, idle_expired = false, finished = false;
     std::chrono::steady_clock::time_point idle_until;
+    std::size_t charged = 0;  // bytes of m.message_memory that this session's message holds
+
+    // max_message_memory_mb: the message in progress is charged as it grows; one that would
+    // take the total past the cap ends in 452 4.3.1 (Postfix retries), unless it is alone.
+    void account_memory() {
+        const std::size_t now = smtp.content_bytes();
+        if (now < charged && !smtp.has_message()) return release_memory(charged - now);
+        if (now <= charged) return;
+        const std::size_t more = now - charged;
+        const std::size_t cap = m.cfg.max_message_memory_mb << 20;
+        if (m.message_memory != charged && m.message_memory + more > cap && !smtp.has_message()) {
+            smtp.drop_message("452 4.3.1 Insufficient system storage");
+            m.write_log("ndrguard: client=" + log_safe(peer) + " action=tempfail reason=max_message_memory_mb used_mb=" +
+                        std::to_string(m.message_memory >> 20) + " max_message_memory_mb=" +
+                        std::to_string(m.cfg.max_message_memory_mb));
+            return release_memory(charged - std::min(charged, smtp.content_bytes()));
+        }
+        m.message_memory += more;
+        charged = now;
+    }
+    void release_memory(std::size_t bytes) {
+        m.message_memory -= bytes;
+        charged -= bytes;
+    }
 
     void start() {
         watch_idle(std::chrono::steady_clock::now() + std::chrono::seconds(m.cfg.idle_timeout_seconds));
@@ -890,9 +930,14 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
 
     // A complete message is decided by a decider thread; its answer comes back here.
     void after_input() {
+        account_memory();
         if (smtp.has_message()) {
-            auto job = std::make_shared<message_job>(m, smtp.message(), peer, outbound_only,
-                                                     [self = shared_from_this()](std::string answer) {
+            std::string content = smtp.take_content();
+            const bool big = content.size() > (8u << 20);
+            auto job = std::make_shared<message_job>(m, smtp.message(), std::move(content), peer, outbound_only,
+                                                     [self = shared_from_this(), big](std::string answer) {
+                                                         self->release_memory(self->charged);
+                                                         if (big) ::malloc_trim(0);  // the heap back to the system
                                                          self->pending += self->smtp.complete(answer);
                                                          self->after_input();
                                                      });
@@ -913,6 +958,7 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
     void finish() {
         if (finished) return;
         finished = true;
+        release_memory(charged);
         boost::system::error_code ignore;
         timer.cancel();
         socket.close(ignore);

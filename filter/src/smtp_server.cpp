@@ -86,10 +86,31 @@ std::string smtp_server_session::greeting() const { return reply("220 " + hostna
 void smtp_server_session::reset_transaction() {
     have_mail_ = false;
     message_too_big_ = false;
+    drop_reply_.clear();
     txn_.mail_from.clear();
     txn_.mail_params.clear();
     txn_.recipients.clear();
     txn_.message.clear();
+    if (txn_.message.capacity() > (1u << 20)) txn_.message.shrink_to_fit();  // give a big buffer back
+}
+
+void smtp_server_session::drop_message(std::string reply_line) {
+    if (state_ != state::data) return;
+    message_too_big_ = true;
+    drop_reply_ = std::move(reply_line);
+    txn_.message.clear();
+    txn_.message.shrink_to_fit();  // (moving an empty string in would keep the buffer)
+}
+
+// Room for `more` bytes: grown by a quarter at a time, not doubled, so that a large message
+// holds at most a quarter more than its size (content_bytes() is what it is charged).
+// (A new string: libstdc++'s reserve() would double the capacity anyway.)
+static void reserve_for(std::string& s, std::size_t more) {
+    if (s.size() + more <= s.capacity()) return;
+    std::string bigger;
+    bigger.reserve(std::max(s.size() + more, s.size() + std::max<std::size_t>(s.size() / 4, 64u << 10)));
+    bigger.append(s);
+    s.swap(bigger);
 }
 
 std::string smtp_server_session::feed(std::string_view bytes) {
@@ -186,6 +207,7 @@ void smtp_server_session::append_content(std::string_view text, bool end_of_line
         txn_.message.shrink_to_fit();
         return;
     }
+    reserve_for(txn_.message, text.size() + bare_crs + 2);
     if (bare_crs == 0) {
         txn_.message.append(text);
     } else {
@@ -205,9 +227,10 @@ std::string smtp_server_session::handle_data_line(std::string_view line) {
     }
     if (line == ".") {
         if (message_too_big_) {
+            std::string answer = drop_reply_.empty() ? "552 5.3.4 Error: message file too big" : drop_reply_;
             reset_transaction();
             state_ = state::command;
-            return reply("552 5.3.4 Error: message file too big");
+            return reply(answer);
         }
         state_ = state::deciding;
         return {};

@@ -135,6 +135,7 @@ TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
     CHECK(from_file.limits.max_line_bytes == defaults.limits.max_line_bytes);
     CHECK(from_file.limits.max_message_bytes == defaults.limits.max_message_bytes);
     CHECK(from_file.limits.max_recipients == defaults.limits.max_recipients);
+    CHECK(from_file.max_message_memory_mb == defaults.max_message_memory_mb);
     CHECK(from_file.verdict_header == defaults.verdict_header);
     CHECK(from_file.storm_threshold == defaults.storm_threshold);
     CHECK(from_file.storm_exit_threshold == defaults.storm_exit_threshold);

@@ -261,3 +261,45 @@ TEST_CASE("RCPT of an address that is not UTF-8: 501 5.1.3 before queue, accepte
     CHECK_FALSE(ndrguard::filter::well_formed_address(nul));
     CHECK(ndrguard::filter::well_formed_address(utf8));
 }
+
+TEST_CASE("memory accounting: content_bytes, drop_message with 452, take_content") {
+    smtp_server_session s("filter.test");
+    s.feed(envelope);
+    CHECK(s.content_bytes() < 1024);
+    // A large message grows by a quarter at a time, not doubled: what it is charged stays near its size.
+    const std::string line(998, 'x');
+    std::string chunk;
+    for (int i = 0; i < 1000; ++i) chunk += line + "\r\n";
+    for (int i = 0; i < 20; ++i) s.feed(chunk);  // 20 MB
+    CHECK(s.content_bytes() >= 20u * 1000 * 1000);
+    CHECK(s.content_bytes() <= 20u * 1000 * 1000 * 5 / 4 + (64u << 10) + 4);
+    // Over the caller's budget: freed at once, the rest of DATA is read, the dot gets the reply.
+    s.drop_message("452 4.3.1 Insufficient system storage");
+    CHECK(s.content_bytes() < 64);  // (the string's own inline room)
+    CHECK(s.feed(chunk).empty());
+    CHECK(s.content_bytes() < 64);  // (the string's own inline room)
+    CHECK(s.feed(".\r\n") == "452 4.3.1 Insufficient system storage\r\n");
+    CHECK_FALSE(s.has_message());
+    // The next transaction is normal; its content can be taken, leaving the session's empty.
+    CHECK(s.feed("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n") == "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+    s.feed(content);
+    REQUIRE(s.has_message());
+    CHECK(s.take_content() == "Subject: hi\r\n\r\n.leading dot\r\n");
+    CHECK(s.message().message.empty());
+    CHECK(s.message().recipients.size() == 1);  // the envelope stays until complete()
+    CHECK(s.complete("250 2.0.0 Ok") == "250 2.0.0 Ok\r\n");
+    // drop_message outside DATA changes nothing.
+    s.drop_message("452 4.3.1 Insufficient system storage");
+    CHECK(s.feed("NOOP\r\n") == "250 2.0.0 Ok\r\n");
+}
+
+TEST_CASE("a big buffer is given back when its transaction ends") {
+    smtp_server_session s("filter.test");
+    s.feed(envelope);
+    std::string chunk(4u << 20, 'x');
+    s.feed(chunk + "\r\n.\r\n");
+    REQUIRE(s.has_message());
+    CHECK(s.content_bytes() > (4u << 20));
+    s.complete("250 2.0.0 Ok");
+    CHECK(s.content_bytes() < (1u << 20));
+}

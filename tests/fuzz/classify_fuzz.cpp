@@ -45,6 +45,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     sink = sink + consume(nd::classify(message));
     sink = sink + consume(nd::classify(message, nd::envelope{std::string()}, tiny));
     for (auto part : nd::split_mbox(message, 16)) sink = sink + part.size();
+    // The streaming splitter gives split_mbox's messages (cut to its bound), whatever the
+    // chunks (their sizes from the input's first byte).
+    if (nd::looks_like_mbox(message)) {
+        auto expected = nd::split_mbox(message);
+        const std::size_t chunk = 1 + (size ? data[0] % 7 : 0), cap = 64;
+        std::size_t n = 0;
+        nd::mbox_stream stream(cap);
+        auto check = [&](std::string_view m, std::size_t full) {
+            if (n >= expected.size() || m != expected[n].substr(0, cap) || full != expected[n].size()) __builtin_trap();
+            ++n;
+        };
+        for (std::size_t i = 0; i < message.size(); i += chunk) stream.feed(message.substr(i, chunk), check);
+        stream.finish(check);
+        if (n != expected.size()) __builtin_trap();
+    }
     sink = sink + nd::normalize_message_id(message.substr(0, 512)).size();
     return 0;
 }

@@ -91,7 +91,7 @@ def main():
         return 77
     shots = os.path.join(work, "screenshots")
     os.makedirs(shots)
-    mail_root = os.path.join(work, "mail")
+    mail_root = os.path.join(os.path.realpath(work), "mail")  # (virtual delivers as nobody)
     os.makedirs(mail_root)
     shutil.chown(mail_root, "nobody", "nogroup")
     alice_maildir = os.path.join(mail_root, "alice")

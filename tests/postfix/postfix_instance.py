@@ -4,7 +4,11 @@ touches /etc/postfix or port 25."""
 import os
 import shutil
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from e2e_common import fresh_dir  # noqa: E402
 
 MASTER_BASE = """\
 pickup    unix  n       -       n       60      1       pickup
@@ -77,16 +81,19 @@ class Instance:
     def __init__(self, root, mode, public, filter_port, reinject, sink, extra_main=()):
         """extra_main: more main.cf lines (say, a virtual mailbox domain delivered locally)."""
         self.extra_main = list(extra_main)
-        self.root, self.mode = root, mode
+        self.path, self.root, self.mode = root, root, mode
         self.public, self.filter_port, self.reinject, self.sink = public, filter_port, reinject, sink
         self.etc = os.path.join(root, "etc")
         self.log = os.path.join(root, "log", "maillog")
 
     def write(self):
-        shutil.rmtree(self.root, ignore_errors=True)
+        # Postfix's daemons (user postfix) and delivery agents (other users) must reach the
+        # queue, the log and the mailboxes: somewhere else when the checkout is out of reach.
+        self.root = fresh_dir(self.path, "postfix")
+        self.etc = os.path.join(self.root, "etc")
+        self.log = os.path.join(self.root, "log", "maillog")
         for d in ("etc", "spool", "data", "log"):
             os.makedirs(os.path.join(self.root, d))
-        os.chmod(self.root, 0o755)
         shutil.chown(os.path.join(self.root, "data"), "postfix", "postfix")
         main = [
             "compatibility_level = 3.6",

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mime.hpp"
 #include "ndrguard/detector/detector.hpp"
@@ -85,6 +87,53 @@ TEST_CASE("mbox splitting: LF, CRLF, lone CR and .eml files") {
     CHECK(det::messages_in_file("Subject: x\n\ny\n", "box").size() == 1);
     CHECK(det::split_mbox(lf, 1).size() == 1);  // bounded
     CHECK_FALSE(det::looks_like_mbox("From: a@x\n\n"));
+}
+
+namespace {
+
+// The messages mbox_stream gives for `data` fed in chunks of `chunk` bytes (0: all at once).
+std::vector<std::pair<std::string, std::size_t>> streamed(std::string_view data, std::size_t chunk, std::size_t max_bytes) {
+    std::vector<std::pair<std::string, std::size_t>> out;
+    det::mbox_stream s(max_bytes);
+    auto sink = [&](std::string_view m, std::size_t full) { out.emplace_back(std::string(m), full); };
+    if (chunk == 0) chunk = data.size() + 1;
+    for (std::size_t i = 0; i < data.size(); i += chunk) s.feed(data.substr(i, chunk), sink);
+    s.finish(sink);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("mbox_stream gives split_mbox's messages whatever the chunks, cut to its bound") {
+    // A table of the edge cases, then pseudo-random mboxes made of the tokens that matter.
+    std::vector<std::string> inputs = {
+        "From a\n", "From a", "From a\r", "From a\r\n", "From a\r\r", "From a\nx", "From a\n\nFrom b\n",
+        "From a\nx\nFrom b\n", "From a\n\nFrom", "From a\n\nFrom b", "From a\r\n\r\nFrom b\r\nbody\r\n",
+        "From a\rSubject: x\r\rFrom b\rbody\r", "From a\n\n>From b\n\nFrom c\n", "From a\n\r\nFrom b\n",
+        "From a\nFrom b\n\n\nFrom c\nx", "From a\n\nFrom \n\nFrom x"};
+    unsigned seed = 12345;
+    const char* tokens[] = {"From ", "From", "\n", "\r", "\r\n", "x", ">From ", " ", "F", "\n\n"};
+    for (int n = 0; n < 400; ++n) {
+        std::string s = "From x";
+        for (int k = 0; k < 40; ++k) {
+            seed = seed * 1103515245u + 12345u;
+            s += tokens[(seed >> 16) % 10];
+        }
+        inputs.push_back(s);
+    }
+    for (const auto& in : inputs) {
+        auto expected = det::split_mbox(in);
+        for (std::size_t chunk : {0u, 1u, 2u, 3u, 5u, 7u}) {
+            for (std::size_t cap : {std::size_t(1) << 20, std::size_t(4)}) {
+                auto got = streamed(in, chunk, cap);
+                REQUIRE_MESSAGE(got.size() == expected.size(), "input=" << in << " chunk=" << chunk);
+                for (std::size_t i = 0; i < got.size(); ++i) {
+                    CHECK_MESSAGE(got[i].first == std::string(expected[i].substr(0, cap)), "input=" << in << " chunk=" << chunk);
+                    CHECK(got[i].second == expected[i].size());
+                }
+            }
+        }
+    }
 }
 
 TEST_CASE("MIME helpers") {

@@ -42,6 +42,7 @@ struct serve_config {
     int lookup_gather_microseconds = 300;       // busy: a lookup waits this long for others
                                                 // to share its query (0 = never waits)
     std::size_t max_sessions = 64;              // concurrent SMTP sessions
+    std::size_t max_message_memory_mb = 512;    // message content all sessions may hold at once (452 beyond)
     int idle_timeout_seconds = 300;             // between two client reads or writes
     int session_timeout_seconds = 3600;         // a whole session, however busy
     int reinject_timeout_seconds = 120;         // each connect, read or write to the next hop

@@ -70,6 +70,16 @@ public:
     // True after QUIT or a fatal error: send what feed() returned, then close.
     bool closed() const { return state_ == state::closed; }
 
+    // Memory accounting of the caller (max_message_memory_mb). The bytes allocated for the
+    // message in progress (or the one awaiting complete()); 0 between messages.
+    std::size_t content_bytes() const { return txn_.message.capacity(); }
+    // Ends the message in progress: its content is freed now, the rest of its DATA is read
+    // and dropped, and the final dot is answered with `reply` (one line, no CRLF).
+    void drop_message(std::string reply);
+    // The complete message's content, moved out (message().message is then empty): the
+    // caller keeps the only copy until complete().
+    std::string take_content() { return std::move(txn_.message); }
+
 private:
     enum class state { command, data, deciding, closed };
     std::string handle_command(std::string_view line);
@@ -89,6 +99,7 @@ private:
     bool have_helo_ = false;
     bool have_mail_ = false;
     bool message_too_big_ = false;
+    std::string drop_reply_;  // the answer to a dropped message's final dot (drop_message)
     std::size_t errors_ = 0;
     transaction txn_;
 };
