@@ -57,6 +57,15 @@ async_sent_lookups::clock::time_point async_sent_lookups::deadline() const {
     return at;
 }
 
+void async_sent_lookups::drop_connection() {
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    state_ = state::idle;
+    proven_ = false;
+    rows_.clear();
+    result_error_.clear();
+}
+
 // Nothing waits longer than the timeout: a connect or query that takes longer drops the
 // connection (a frozen server would never answer), and a request waiting longer fails, whether
 // queued or in a query still running (the query's answer then goes to the others).
@@ -66,12 +75,7 @@ void async_sent_lookups::expire(clock::time_point now) {
     std::vector<done_fn> late;
     const bool busy = state_ == state::connecting || state_ == state::preparing || state_ == state::querying;
     if (busy && now >= phase_deadline_) {
-        if (conn_) PQfinish(conn_);
-        conn_ = nullptr;
-        state_ = state::idle;
-        proven_ = false;
-        rows_.clear();
-        result_error_.clear();
+        drop_connection();
         for (auto& f : in_flight_)
             if (f.done) late.push_back(std::move(f.done));
         in_flight_.clear();
@@ -92,12 +96,7 @@ void async_sent_lookups::expire(clock::time_point now) {
 
 void async_sent_lookups::fail_all(const std::string& error, bool may_retry) {
     const bool retry = may_retry && state_ == state::querying && proven_;
-    if (conn_) PQfinish(conn_);
-    conn_ = nullptr;
-    state_ = state::idle;
-    proven_ = false;
-    rows_.clear();
-    result_error_.clear();
+    drop_connection();
     if (retry) {
         // A connection that worked before and fails now was most likely closed by a server
         // restart while idle: the same requests once more, on a fresh one.

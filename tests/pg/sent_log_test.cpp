@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "frozen_backend.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sql_text.hpp"
 
@@ -158,42 +159,8 @@ TEST_CASE("a server that is not there is a database_error, not a crash") {
 
 namespace {
 
-// The backend process of the connections named `app`, found with psql (-1: none).
-int backend_pid(const std::string& app) {
-    const std::string cmd = "psql -X -Atq '" + conninfo + "' -c \"SELECT pid FROM pg_stat_activity WHERE application_name = '" +
-                            app + "'\"";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return -1;
-    int pid = -1;
-    if (std::fscanf(p, "%d", &pid) != 1) pid = -1;
-    ::pclose(p);
-    return pid;
-}
-
-// SIGSTOP on one backend, SIGCONT when the scope ends or after 20 s at the latest (so that a
-// call that is not bounded shows as a failure, not as a hang).
-struct frozen_backend {
-    explicit frozen_backend(int p) : pid(p), thaw_anyway([this] {
-        std::unique_lock lock(mu);
-        done.wait_for(lock, seconds(20), [&] { return over; });
-        ::kill(pid, SIGCONT);
-    }) {
-        ::kill(pid, SIGSTOP);
-    }
-    ~frozen_backend() {
-        {
-            std::lock_guard lock(mu);
-            over = true;
-        }
-        done.notify_all();
-        thaw_anyway.join();
-    }
-    int pid;
-    std::mutex mu;
-    std::condition_variable done;
-    bool over = false;
-    std::thread thaw_anyway;
-};
+int backend_pid(const std::string& app) { return ndrguard::test::backend_pid(conninfo, app); }
+using ndrguard::test::frozen_backend;
 
 }  // namespace
 

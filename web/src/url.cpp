@@ -25,32 +25,41 @@ bool url_decode(std::string_view in, std::string& out) {
     return true;
 }
 
-std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+namespace {
+
+// The first pair of `query` whose name decodes to `name`: its raw value, or "" for a bare name
+// (has_value false); nothing when absent.
+struct raw_pair {
+    std::string_view value;
+    bool has_value = false;
+};
+std::optional<raw_pair> find_pair(std::string_view query, std::string_view name) {
     while (!query.empty()) {
         const std::size_t amp = query.find('&');
         const std::string_view pair = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
         const std::size_t eq = pair.find('=');
-        std::string key, value;
+        std::string key;
         if (!url_decode(pair.substr(0, eq), key) || key != name) continue;
-        if (eq == std::string_view::npos) return std::string();
-        if (!url_decode(pair.substr(eq + 1), value)) return std::nullopt;
-        return value;
+        if (eq == std::string_view::npos) return raw_pair{};
+        return raw_pair{pair.substr(eq + 1), true};
     }
     return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+    const auto pair = find_pair(query, name);
+    std::string value;
+    if (!pair || (pair->has_value && !url_decode(pair->value, value))) return std::nullopt;
+    return value;
+}
+
 bool query_value_malformed(std::string_view query, std::string_view name) {
-    while (!query.empty()) {
-        const std::size_t amp = query.find('&');
-        const std::string_view pair = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        const std::size_t eq = pair.find('=');
-        std::string key, value;
-        if (!url_decode(pair.substr(0, eq), key) || key != name) continue;
-        return eq != std::string_view::npos && !url_decode(pair.substr(eq + 1), value);
-    }
-    return false;
+    const auto pair = find_pair(query, name);
+    std::string value;
+    return pair && pair->has_value && !url_decode(pair->value, value);
 }
 
 std::string html_escape(std::string_view text) {

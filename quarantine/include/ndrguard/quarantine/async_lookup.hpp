@@ -62,6 +62,7 @@ private:
     enum class state { idle, connecting, preparing, ready, querying };
     void fail_all(const std::string& error, bool may_retry = true);
     void expire(clock::time_point now);
+    void drop_connection();  // closes it; the next request connects again
     void query_failed(const std::string& error, database_error::kind failure);
     bool send_batch();
     wait collect();
