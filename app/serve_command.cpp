@@ -95,7 +95,7 @@ int run_serve(const std::vector<std::string>& args) {
     std::signal(SIGPIPE, SIG_IGN);
 
     try {
-        quarantine::database db(cfg.database);
+        quarantine::database db(cfg.database, quarantine::migration_timeout);
         auto report = quarantine::migrate(db, sql_dir);
         std::cerr << "ndrguard serve: schema_version=" << report.schema_version << "\n";
     } catch (const std::exception& e) {

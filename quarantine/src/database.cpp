@@ -142,6 +142,10 @@ migration_report migrate(database& db, const std::filesystem::path& sql_dir) {
         pqxx::work txn(db.native().conn);
         // Held until this transaction ends; every version is applied inside it, so a failure
         // leaves the schema as it was.
+        // A migration may rewrite a big table (0007 scans the sent log): it is not held to the
+        // per-statement bound of database_timeout_ms, but to migration_timeout (the caller's
+        // connection carries the same bound for the watchdog).
+        txn.exec("SET LOCAL statement_timeout = '" + std::to_string(migration_timeout.count()) + "ms'");
         txn.exec("SELECT pg_advisory_xact_lock(7426113)");  // ndrguard's migration lock
         // Only when missing: the least-privileged roles (deploy/postgres/roles.sql) may not create
         // tables, and an up-to-date schema needs nothing from them but this read.

@@ -10,12 +10,14 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include <poll.h>
+#include <unistd.h>
 
 #include "ndrguard/quarantine/async_lookup.hpp"
 #include "frozen_backend.hpp"
@@ -602,6 +604,25 @@ TEST_CASE("non-blocking lookups: a batch whose query fails for one request's dat
     CHECK(got[0] == std::vector<std::string>{"isolate.1@example.org"});
     CHECK(got[2] == std::vector<std::string>{"isolate.2@example.org"});
     CHECK(got[1].empty());
+}
+
+TEST_CASE("a migration is held to migration_timeout, not to the per-statement database_timeout_ms") {
+    migrate_once();
+    // A migration that takes longer than the connection's statement bound (as 0007's scan of a
+    // big sent log does): serve's start must not fail on it.
+    const auto dir = std::filesystem::temp_directory_path() / ("ndrguard-slow-migration-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "9001_slow.sql") << "SELECT pg_sleep(0.6);\n";
+    {
+        q::database db(q::conninfo_with_deadlines(conninfo, 200), q::migration_timeout);
+        auto report = q::migrate(db, dir);
+        CHECK(report.applied == std::vector<int>{9001});
+    }
+    q::database cleanup(conninfo);
+    q::migrate(cleanup, NDRGUARD_DEFAULT_SQL_DIR);  // (the connection works)
+    const int rc = std::system(("psql -X -q '" + conninfo + "' -c 'DELETE FROM schema_migrations WHERE version = 9001' >/dev/null").c_str());
+    CHECK(rc == 0);
+    std::filesystem::remove_all(dir);
 }
 
 int main(int argc, char** argv) {

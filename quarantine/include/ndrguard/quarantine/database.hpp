@@ -82,6 +82,9 @@ struct migration_report {
 // Applies sql/NNNN_name.sql files not yet recorded in schema_migrations, in version order,
 // each in its own transaction, under an advisory lock so that two instances starting at once
 // do not both migrate. Idempotent.
+// How long a migration may take as a whole: open a `database` with this operation timeout for
+// it (serve does), since a migration can rewrite a big table.
+inline constexpr std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
 migration_report migrate(database& db, const std::filesystem::path& sql_dir);
 
 // The sent log (sql/0001_sent_log.sql).
