@@ -92,15 +92,15 @@ mailbox_report one_mailbox(q::database& db, const std::string& mailbox, const pa
     }
     if (claim.taken_over) r.detail = std::to_string(claim.taken_over) + " taken over from a pass that stopped; ";
 
-    filter::transaction t;
+    smtp::transaction t;
     t.esmtp = true;
     t.mail_from = sender;
     t.recipients.push_back({q::mailbox_key(mailbox), {}});
-    if (!filter::envelope_is_ascii(t)) t.mail_params = "SMTPUTF8";  // a UTF-8 mailbox (RFC 6531)
+    if (!smtp::envelope_is_ascii(t)) t.mail_params = "SMTPUTF8";  // a UTF-8 mailbox (RFC 6531)
     t.message = mail.message;
     bool taken = false;
     std::string db_error;
-    filter::handover h = filter::send_once(t, o.hop, [&] {
+    smtp::handover h = smtp::send_once(t, o.hop, [&] {
         try {
             taken = !q::mark_digest_sending(db, claim.digest_id);
             return !taken;
@@ -115,13 +115,13 @@ mailbox_report one_mailbox(q::database& db, const std::string& mailbox, const pa
         r.detail += "the claim passed digest_lease_seconds and another pass took the items; nothing sent";
         return r;
     }
-    if (h.reached == filter::handover::stage::after_dot && h.reply.code == 0) {
+    if (h.reached == smtp::handover::stage::after_dot && h.reply.code == 0) {
         r.what = outcome::uncertain;
         r.detail += "handed to " + o.hop.next_hop + " but no answer came (" + reply +
                     "); it may have been delivered, so these items are not reported again";
         return r;
     }
-    const bool sent = h.reached == filter::handover::stage::after_dot && h.reply.code == 250;
+    const bool sent = h.reached == smtp::handover::stage::after_dot && h.reply.code == 250;
     try {
         q::finish_digest(db, claim.digest_id, sent, db_error.empty() ? reply : db_error);
     } catch (const std::exception& e) {

@@ -77,26 +77,6 @@ bool network::contains(std::string_view address) const {
     return true;
 }
 
-std::optional<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view value) {
-    value = trim(value);
-    std::string host;
-    std::string_view port;
-    if (!value.empty() && value.front() == '[') {
-        std::size_t close = value.find(']');
-        if (close == std::string_view::npos || close + 1 >= value.size() || value[close + 1] != ':') return std::nullopt;
-        host = std::string(value.substr(1, close - 1));
-        port = value.substr(close + 2);
-    } else {
-        std::size_t colon = value.rfind(':');
-        if (colon == std::string_view::npos || value.find(':') != colon) return std::nullopt;
-        host = std::string(value.substr(0, colon));
-        port = value.substr(colon + 1);
-    }
-    std::uint16_t p = 0;
-    if (host.empty() || !parse_number<std::uint16_t>(port, p, 1, 65535)) return std::nullopt;
-    return std::make_pair(host, p);
-}
-
 serve_config::serve_config() {
     our_networks.push_back(*network::parse("127.0.0.0/8"));
     our_networks.push_back(*network::parse("::1/128"));
@@ -107,10 +87,10 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
     value = trim(value);
     auto bad = [&](std::string_view what) { return std::string(key) + ": " + std::string(what) + ", got '" + std::string(value) + "'"; };
     if (key == "listen" || key == "next_hop") {
-        if (!split_host_port(value)) return bad("want host:port");
+        if (!smtp::split_host_port(value)) return bad("want host:port");
         (key == "listen" ? listen : next_hop) = std::string(value);
     } else if (key == "outbound_listen") {
-        if (!value.empty() && !split_host_port(value)) return bad("want host:port, or nothing");
+        if (!value.empty() && !smtp::split_host_port(value)) return bad("want host:port, or nothing");
         outbound_listen = std::string(value);
     } else if (key == "mode") {
         if (value == "after_queue") mode = filter_mode::after_queue;
@@ -190,7 +170,7 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
     } else if (key == "quarantine_max_mb") {
         if (!parse_number<std::int64_t>(value, quarantine_max_mb, 0, 10000000)) return bad("want 0..10000000");
     } else if (key == "web_listen") {
-        if (!value.empty() && !split_host_port(value)) return bad("want host:port, or nothing");
+        if (!value.empty() && !smtp::split_host_port(value)) return bad("want host:port, or nothing");
         web_listen = std::string(value);
     } else if (key == "web_base_url") {
         if (value.substr(0, 7) != "http://" && value.substr(0, 8) != "https://") return bad("want http://... or https://...");
@@ -202,7 +182,7 @@ std::string serve_config::set(std::string_view key, std::string_view value) {
     } else if (key == "admin_token_file") {
         admin_token_file = std::string(value);
     } else if (key == "metrics_listen") {
-        if (!value.empty() && !split_host_port(value)) return bad("want host:port, or nothing");
+        if (!value.empty() && !smtp::split_host_port(value)) return bad("want host:port, or nothing");
         metrics_listen = std::string(value);
     } else if (key == "web_header_timeout_seconds") {
         if (!parse_number(value, web_header_timeout_seconds, 1, 3600)) return bad("want 1..3600");

@@ -1,14 +1,21 @@
 #include "ndrguard/filter/release.hpp"
 
-#include "ndrguard/filter/handover.hpp"
-#include "ndrguard/filter/message_edit.hpp"
-#include "ndrguard/filter/smtp_client.hpp"
+#include "ndrguard/smtp/handover.hpp"
+#include "ndrguard/smtp/message_edit.hpp"
+#include "ndrguard/smtp/client.hpp"
 #include "ndrguard/filter/config.hpp"
 #include "ndrguard/quarantine/store.hpp"
 
 namespace ndrguard::filter {
 
 namespace q = ndrguard::quarantine;
+using smtp::transaction;
+using smtp::send_once;
+using smtp::handover;
+using smtp::remove_fields;
+using smtp::with_header_on_top;
+using smtp::envelope_is_ascii;
+using smtp::queue_id_of;
 using outcome = release_report::outcome;
 
 std::string_view to_string(outcome o) {

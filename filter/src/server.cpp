@@ -24,9 +24,9 @@
 #include <thread>
 
 #include "ndrguard/detector/detector.hpp"
-#include "ndrguard/filter/message_edit.hpp"
-#include "ndrguard/filter/smtp_client.hpp"
-#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/smtp/message_edit.hpp"
+#include "ndrguard/smtp/client.hpp"
+#include "ndrguard/smtp/server.hpp"
 #include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
@@ -38,6 +38,20 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 namespace det = ndrguard::detector;
 namespace q = ndrguard::quarantine;
+using smtp::transaction;
+using smtp::smtp_reply;
+using smtp::smtp_client_session;
+using smtp::server_limits;
+using smtp::smtp_server_session;
+using smtp::remove_fields;
+using smtp::with_header_on_top;
+using smtp::queue_id_of;
+using smtp::split_host_port;
+using smtp::header_value;
+using smtp::make_message_id;
+using smtp::has_header;
+using smtp::well_formed_address;
+using smtp::recipient;
 
 namespace {
 

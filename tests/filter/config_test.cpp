@@ -26,15 +26,6 @@ TEST_CASE("networks: IPv4, IPv6, prefixes, mapped addresses, Postfix's IPv6: for
     CHECK_FALSE(network::parse("300.1.1.1"));
 }
 
-TEST_CASE("host:port") {
-    CHECK(split_host_port("127.0.0.1:10026") == std::make_pair(std::string("127.0.0.1"), std::uint16_t(10026)));
-    CHECK(split_host_port("[::1]:25") == std::make_pair(std::string("::1"), std::uint16_t(25)));
-    CHECK_FALSE(split_host_port("127.0.0.1"));
-    CHECK_FALSE(split_host_port("::1:25"));
-    CHECK_FALSE(split_host_port("host:0"));
-    CHECK_FALSE(split_host_port("host:70000"));
-}
-
 TEST_CASE("a configuration file: values, comments, errors with line numbers") {
     serve_config cfg;
     CHECK(cfg.our_networks.size() == 2);  // loopback by default

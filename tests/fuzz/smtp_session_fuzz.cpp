@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/smtp/server.hpp"
 
 namespace {
 
@@ -32,14 +32,14 @@ bool has_bare_cr_or_lf(const std::string& m) {
 // chunked: chunk lengths from the data itself (1..16 bytes, the length byte fed too);
 // otherwise everything at once.
 run session(std::string_view in, bool chunked) {
-    ndrguard::filter::server_limits lim;
+    ndrguard::smtp::server_limits lim;
     lim.max_line_bytes = 128;
     lim.max_message_bytes = 2048;
     lim.max_recipients = 4;
     lim.max_pending_bytes = 256;
     lim.max_errors = 8;
     lim.refuse_malformed_recipients = !in.empty() && (in.back() & 1);  // before queue, or after
-    ndrguard::filter::smtp_server_session s("fuzz.example", lim);
+    ndrguard::smtp::smtp_server_session s("fuzz.example", lim);
     run r;
     r.replies = s.greeting();
     bool accept = true;

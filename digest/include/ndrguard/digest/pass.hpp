@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "ndrguard/filter/handover.hpp"
+#include "ndrguard/smtp/handover.hpp"
 #include "ndrguard/quarantine/database.hpp"
 
 namespace ndrguard::digest {
 
 struct pass_options {
-    filter::handover_options hop;
+    smtp::handover_options hop;
     std::string envelope_sender;  // "" = postmaster@hop.hostname
     std::string from;             // "" = "Mail quarantine <envelope sender>"
     std::string web_base_url;

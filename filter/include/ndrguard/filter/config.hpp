@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "ndrguard/filter/policy.hpp"
-#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/smtp/address.hpp"
+#include "ndrguard/smtp/server.hpp"
 
 namespace ndrguard::filter {
 
@@ -52,7 +53,7 @@ struct serve_config {
     int next_hop_max_idle = 4;
     int next_hop_idle_seconds = 60;
     std::string verdict_header = "X-NDRGuard";
-    server_limits limits;                       // max_line_bytes, max_message_bytes, max_recipients
+    smtp::server_limits limits;                       // max_line_bytes, max_message_bytes, max_recipients
     policy verdicts;                            // policy.<class>.<verification> = action
 
     // Storm mode per recipient mailbox (counts shared by every instance through PostgreSQL).
@@ -98,6 +99,5 @@ struct serve_config {
 std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view text, std::string_view name);
 
 // Splits "host:port" and "[v6]:port"; nullopt on a malformed value.
-std::optional<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view value);
 
 }  // namespace ndrguard::filter

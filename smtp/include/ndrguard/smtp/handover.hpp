@@ -6,9 +6,9 @@
 #include <functional>
 #include <string>
 
-#include "ndrguard/filter/smtp_client.hpp"
+#include "ndrguard/smtp/client.hpp"
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 struct handover_options {
     std::string next_hop = "127.0.0.1:10026";
@@ -28,4 +28,4 @@ struct handover {
 // instead, which leaves nothing queued.
 handover send_once(const transaction& t, const handover_options& o, const std::function<bool()>& at_the_dot);
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp

@@ -1,9 +1,9 @@
-#include "ndrguard/filter/smtp_client.hpp"
+#include "ndrguard/smtp/client.hpp"
 
 #include <algorithm>
 #include <cctype>
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 namespace {
 
@@ -322,4 +322,4 @@ std::string smtp_client_session::feed(std::string_view bytes) {
     }
 }
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp

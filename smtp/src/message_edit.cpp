@@ -1,9 +1,9 @@
-#include "ndrguard/filter/message_edit.hpp"
+#include "ndrguard/smtp/message_edit.hpp"
 
 #include <cstdio>
 #include <ctime>
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 namespace {
 
@@ -124,4 +124,4 @@ std::string make_message_id(std::chrono::system_clock::time_point now, std::uint
     return "<" + std::string(buf) + "@" + std::string(host) + ">";
 }
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp

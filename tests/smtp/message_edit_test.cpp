@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
-#include "ndrguard/filter/message_edit.hpp"
+#include "ndrguard/smtp/message_edit.hpp"
 
-using namespace ndrguard::filter;
+using namespace ndrguard::smtp;
 
 TEST_CASE("headers: find, read folded values, add on top, make ids") {
     const std::string m = "From: a@example.org\r\nMessage-Id:\r\n <x.1@example.org>\r\nSubject : s\r\n\r\nMessage-ID: <body@x>\r\n";

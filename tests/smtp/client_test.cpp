@@ -4,10 +4,10 @@
 
 #include <string>
 
-#include "ndrguard/filter/smtp_client.hpp"
-#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/smtp/client.hpp"
+#include "ndrguard/smtp/server.hpp"
 
-using namespace ndrguard::filter;
+using namespace ndrguard::smtp;
 
 namespace {
 

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 struct server_limits {
     std::size_t max_line_bytes = 2048;             // a command line, CRLF included
@@ -104,4 +104,4 @@ private:
     transaction txn_;
 };
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp

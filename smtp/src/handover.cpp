@@ -1,11 +1,11 @@
-#include "ndrguard/filter/handover.hpp"
+#include "ndrguard/smtp/handover.hpp"
 
 #include <boost/asio.hpp>
 #include <chrono>
 
-#include "ndrguard/filter/config.hpp"
+#include "ndrguard/smtp/address.hpp"
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -136,4 +136,4 @@ handover send_once(const transaction& t, const handover_options& o, const std::f
     }
 }
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp

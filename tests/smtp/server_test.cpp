@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/smtp/server.hpp"
 
-using ndrguard::filter::server_limits;
-using ndrguard::filter::smtp_server_session;
+using ndrguard::smtp::server_limits;
+using ndrguard::smtp::smtp_server_session;
 
 namespace {
 
@@ -257,9 +257,9 @@ TEST_CASE("RCPT of an address that is not UTF-8: 501 5.1.3 before queue, accepte
     REQUIRE(a.has_message());
     CHECK(a.message().mail_from.empty());
     CHECK(a.message().recipients[0].address == bad_utf8);
-    CHECK_FALSE(ndrguard::filter::well_formed_address(bad_utf8));
-    CHECK_FALSE(ndrguard::filter::well_formed_address(nul));
-    CHECK(ndrguard::filter::well_formed_address(utf8));
+    CHECK_FALSE(ndrguard::smtp::well_formed_address(bad_utf8));
+    CHECK_FALSE(ndrguard::smtp::well_formed_address(nul));
+    CHECK(ndrguard::smtp::well_formed_address(utf8));
 }
 
 TEST_CASE("memory accounting: content_bytes, drop_message with 452, take_content") {

@@ -1,10 +1,10 @@
-#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/smtp/server.hpp"
 
 #include <algorithm>
 
 #include "ndrguard/detector/utf8.hpp"
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 namespace {
 
@@ -333,4 +333,4 @@ std::string smtp_server_session::handle_command(std::string_view line) {
     return bad("500 5.5.2 Error: command not recognized");
 }
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 // The header section (up to the first empty line, or all of it).
 std::string_view header_section(std::string_view message);
@@ -31,4 +31,4 @@ std::string with_header_on_top(std::string_view message, std::string_view name, 
 // "<20260302T091500.9f86d081884c7d65@host>" from the time and 64 random bits.
 std::string make_message_id(std::chrono::system_clock::time_point now, std::uint64_t random, std::string_view host);
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp

@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
-#include "ndrguard/filter/smtp_server.hpp"
+#include "ndrguard/smtp/server.hpp"
 
-namespace ndrguard::filter {
+namespace ndrguard::smtp {
 
 struct smtp_reply {
     int code = 0;            // 250, 451, ...
@@ -113,4 +113,4 @@ private:
                                     // abandoned by closing the connection
 };
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::smtp
