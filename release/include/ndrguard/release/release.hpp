@@ -1,11 +1,12 @@
 // Releasing a held message: back to Postfix (the next hop, which bypasses the filter) for its
 // one mailbox, exactly once.
 //
-// The database records the attempt before anything is sent, and again just before the final
-// dot: a crash before that point left nothing in Postfix's queue and the release can simply run
-// again (after the attempt's lease); a crash after it may have left the message queued, so a
-// retry refuses to send it again and says so ("uncertain"), unless forced. Two concurrent
-// requests: the second finds the first's attempt and sends nothing.
+// The database records the attempt before anything is sent (begin_release: the claim), and
+// smtp::deliver_exactly_once records it again just before the final dot: a crash before that
+// point left nothing in Postfix's queue and the release can simply run again (after the
+// attempt's lease); a crash after it may have left the message queued, so a retry refuses to
+// send it again and says so ("uncertain"), unless forced. Two concurrent requests: the second
+// finds the first's attempt and sends nothing.
 #pragma once
 
 #include <chrono>
@@ -14,7 +15,7 @@
 
 #include "ndrguard/quarantine/database.hpp"
 
-namespace ndrguard::filter {
+namespace ndrguard::release {
 
 struct release_options {
     std::string next_hop = "127.0.0.1:10026";
@@ -47,4 +48,4 @@ std::string_view to_string(release_report::outcome o);
 
 release_report release_item(quarantine::database& db, std::int64_t item_id, const release_options& o);
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::release
