@@ -17,12 +17,14 @@
 
 namespace ndrguard::release {
 
+// Filled from the configuration (next_hop, hostname, reinject_timeout_seconds, verdict_header,
+// release_lease_seconds): no defaults here.
 struct release_options {
-    std::string next_hop = "127.0.0.1:10026";
-    std::string hostname = "localhost";   // our EHLO name
-    int timeout_seconds = 120;            // per connect, read or write towards the next hop
-    std::string verdict_header = "X-NDRGuard";  // removed from the message, as X-NDRGuard-Released is
-    std::chrono::seconds lease{300};      // after this, an attempt that never handed over is stale
+    std::string next_hop;                 // host:port
+    std::string hostname;                 // our EHLO name
+    int timeout_seconds = 0;              // per connect, read or write towards the next hop
+    std::string verdict_header;           // removed from the message, as X-NDRGuard-Released is
+    std::chrono::seconds lease{};         // after this, an attempt that never handed over is stale
     bool force = false;                   // send even when an earlier attempt may have delivered
     std::string who = "unknown";          // for the audit: an admin's login, "digest link", ...
     std::string via = "cli";
