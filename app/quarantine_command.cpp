@@ -14,7 +14,9 @@
 #include "web_services.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/release/release.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/digest_ledger.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 
 namespace ndrguard::app {
 

@@ -4,7 +4,9 @@
 
 #include "time_text.hpp"
 #include "ndrguard/release/release.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/metrics_queries.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 #include "ndrguard/web/release_token.hpp"
 
 namespace ndrguard::app {

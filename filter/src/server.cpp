@@ -31,7 +31,9 @@
 #include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/sent_log.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 
 namespace ndrguard::filter {
 
