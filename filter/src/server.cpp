@@ -24,8 +24,10 @@
 #include <thread>
 
 #include "ndrguard/detector/detector.hpp"
+#include "ndrguard/filter/decision.hpp"
 #include "ndrguard/smtp/message_edit.hpp"
 #include "ndrguard/smtp/client.hpp"
+#include "ndrguard/smtp/replies.hpp"
 #include "ndrguard/smtp/server.hpp"
 #include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/database.hpp"
@@ -308,11 +310,6 @@ q::quarantine_caps caps_of(const serve_config& c) {
     return {c.quarantine_max_items, c.quarantine_max_mb * 1024 * 1024};
 }
 
-// Only bounces count towards a storm; read receipts and abuse reports are not NDRs.
-bool counts_for_storms(det::message_class c) {
-    return c != det::message_class::not_bounce && c != det::message_class::mdn && c != det::message_class::feedback;
-}
-
 }  // namespace
 
 struct filter_server::impl {
@@ -498,26 +495,22 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     transaction out;  // what is reinjected
     det::result r;
 
-    // Bounces: per recipient mailbox.
-    struct plan {
-        std::size_t rcpt = 0;
+    // Bounces: per recipient mailbox, what the storm tracker said; then the decision core's plan.
+    struct mailbox_state {
         std::string mailbox;
         bool malformed = false;  // not UTF-8: never a mailbox key, delivered unfiltered
-        bool storm = false;
         std::int64_t storm_id = 0;
-        decision d;
     };
     verification v = verification::unverifiable;
-    bool counted = false;
     q::ndr_tally seen;
-    std::vector<plan> plans;
+    std::vector<mailbox_state> mailboxes;
+    bounce_plan plan;
     std::vector<q::ndr_tally> outcomes;
     std::vector<std::string> held_ids;
     std::size_t dropped = 0, holds_waiting = 0;
     std::string hold_error;
     // Its labels in filter_metrics (indexes; see metrics.hpp).
     std::size_t metric_direction = 0, metric_class = 8, metric_verification = 3, metric_action = 0;
-    enum : std::size_t { act_deliver = 0, act_reject = 1, act_quarantine = 2, act_tempfail = 3, act_dropped = 4 };
 
     // Continues on the io thread (callbacks of other threads come through here).
     template <class F>
@@ -528,9 +521,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     void start() {
         client = xforward_value(t, "ADDR");
         if (client.empty() || client == "[UNAVAILABLE]") client = peer;
-        bool outbound = outbound_only;  // outbound_listen, or a client in our networks:
-        for (const auto& n : m.cfg.our_networks)
-            if (n.contains(client)) outbound = true;
+        const bool outbound = route_of(client, outbound_only, m.cfg.our_networks) == message_route::outbound;
         line << "ndrguard: queue_id=" << log_safe(xforward_value(t, "IDENT")) << " client=" << log_safe(client)
              << " from=<" << log_safe(t.mail_from, 100) << "> rcpts=" << t.recipients.size() << " size=" << content.size()
              << " direction=" << (outbound ? "outbound" : "inbound");
@@ -575,7 +566,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                 if (!ok) {
                     self->m.metrics.count_database_error(1);  // record
                     self->line << " action=tempfail error=" << log_safe(error, 300);
-                    return self->finish("451 4.3.0 Error: sent log unavailable, try again later");
+                    return self->finish(smtp::render(smtp::reply_id::sent_log_unavailable));
                 }
                 self->line << " action=deliver";
                 self->reinject(self->out, [self](std::string answer) { self->finish(std::move(answer)); });
@@ -611,7 +602,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                                        if (!ok) {
                                            mx.count_database_error(0);  // lookup
                                            self->line << " error=" << log_safe(error, 300) << " action=tempfail";
-                                           return self->finish("451 4.3.0 Error: sent log unavailable, try again later");
+                                           return self->finish(smtp::render(smtp::reply_id::sent_log_unavailable));
                                        }
                                        std::vector<std::string> found;
                                        for (const auto& x : matches) found.push_back(x.message_id);
@@ -627,68 +618,48 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     void looked_up(const std::vector<std::string>& found) {
         v = verify(r.message_ids, found);
         metric_verification = static_cast<std::size_t>(v);
-        counted = counts_for_storms(r.klass);
+        const bool counted = counts_for_storms(r.klass);
         (v == verification::verified ? seen.verified : v == verification::forged ? seen.forged : seen.unverifiable) = 1;
+        bounce_facts facts;
+        facts.klass = r.klass;
+        facts.verdict = v;
+        facts.mode = m.cfg.mode;
+        facts.null_sender = t.mail_from.empty();
+        facts.shadow = m.cfg.shadow;
+        facts.warm_up = m.in_warm_up(now);
         {
             std::lock_guard lock(m.storms_mu);
-            for (std::size_t i = 0; i < t.recipients.size(); ++i) {
-                plan p;
-                p.rcpt = i;
-                p.malformed = !well_formed_address(t.recipients[i].address);
-                if (p.malformed) {
-                    plans.push_back(std::move(p));
-                    continue;
+            for (const auto& rc : t.recipients) {
+                mailbox_state mb;
+                bounce_facts::recipient fr;
+                mb.malformed = fr.malformed = !well_formed_address(rc.address);
+                if (!mb.malformed) {
+                    mb.mailbox = q::mailbox_key(rc.address);
+                    if (counted) fr.storm = m.storms.observe(mb.mailbox, seen, r.reporting_mta, r.original_subject, now);
+                    mb.storm_id = m.storms.storm_id(mb.mailbox);
                 }
-                p.mailbox = q::mailbox_key(t.recipients[i].address);
-                if (counted) p.storm = m.storms.observe(p.mailbox, seen, r.reporting_mta, r.original_subject, now);
-                p.storm_id = m.storms.storm_id(p.mailbox);
-                plans.push_back(std::move(p));
+                mailboxes.push_back(std::move(mb));
+                facts.recipients.push_back(fr);
             }
         }
-        policy_context ctx;
-        ctx.mode = m.cfg.mode;
-        ctx.null_sender = t.mail_from.empty();
-        ctx.shadow = m.cfg.shadow;
-        ctx.warm_up = m.in_warm_up(now);
-        std::size_t rejects = 0, storms_seen = 0;
-        for (auto& p : plans) {
-            policy_context c = ctx;
-            c.storm = p.storm;
-            p.d = m.cfg.verdicts.decide(r.klass, v, c);
-            if (p.malformed) {  // after queue only: neither held nor counted under a mangled key
-                p.d.act = p.d.intended = action::deliver;
-                p.d.notes.push_back("malformed_recipient");
-            }
-            rejects += p.d.act == action::reject;
-            storms_seen += p.storm;
-        }
-        // One reply per transaction: a 5xx can only refuse every recipient. Where only some were
-        // to be refused, they are held instead (nothing is dropped silently).
-        if (rejects > 0 && rejects < plans.size())
-            for (auto& p : plans)
-                if (p.d.act == action::reject) {
-                    p.d.act = p.d.intended = action::quarantine;
-                    p.d.notes.push_back("mixed_recipients");
-                }
+        plan = plan_bounce(m.cfg.verdicts, facts);
 
-        line << " verification=" << to_string(v) << " policy=" << to_string(plans.front().d.policy_act);
-        std::set<std::string_view> notes;
-        for (const auto& p : plans) notes.insert(p.d.notes.begin(), p.d.notes.end());
-        for (auto n : notes) line << " note=" << n;
-        if (ctx.warm_up && !notes.count("warm_up")) line << " warm_up=yes";
-        if (storms_seen) line << " storm_mailboxes=" << storms_seen;
+        line << " verification=" << to_string(v) << " policy=" << to_string(plan.recipients.front().policy_act);
+        for (auto n : plan.notes) line << " note=" << n;
+        if (facts.warm_up && std::find(plan.notes.begin(), plan.notes.end(), "warm_up") == plan.notes.end()) line << " warm_up=yes";
+        if (plan.storm_mailboxes) line << " storm_mailboxes=" << plan.storm_mailboxes;
         line << " ids=" << r.message_ids.size();
         if (!r.message_ids.empty()) line << " msgid=<" << log_safe(r.message_ids.front()) << ">";
         line << " reasons=";
         for (std::size_t i = 0; i < r.reasons.size(); ++i) line << (i ? "," : "") << r.reasons[i];
 
-        outcomes.assign(plans.size(), {});
-        if (rejects == plans.size()) {
+        outcomes.assign(plan.recipients.size(), {});
+        if (auto reply = plan.reply()) {  // every recipient rejects
             for (auto& o : outcomes) o.rejected = 1;
             settle(false);
             line << " action=reject";
-            metric_action = act_reject;
-            return finish("550 5.7.1 Error: bounce of a message not sent from here (backscatter)");
+            metric_action = static_cast<std::size_t>(counted_action::reject);
+            return finish(smtp::render(*reply));
         }
         hold();
     }
@@ -696,17 +667,15 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     // Held first: once the copies are committed, delivering the rest may fail and be retried
     // (Postfix's queue id makes the retry find them held already).
     void hold() {
-        std::vector<std::size_t> to_hold;
-        for (std::size_t i = 0; i < plans.size(); ++i)
-            if (plans[i].d.act == action::quarantine) to_hold.push_back(i);
+        const std::vector<std::size_t> to_hold = plan.to_hold();
         if (to_hold.empty()) return deliver();
         holds_waiting = to_hold.size();
-        held_ids.assign(plans.size(), "");
-        const bool delivers = std::any_of(plans.begin(), plans.end(), [](const plan& p) { return p.d.act == action::deliver; });
+        held_ids.assign(plan.recipients.size(), "");
+        const bool delivers = plan.delivers_any();
         for (std::size_t i : to_hold) {
-            const plan& p = plans[i];
+            const decision& d = plan.recipients[i];
             q::held_message h;
-            h.mailbox = p.mailbox;
+            h.mailbox = mailboxes[i].mailbox;
             h.sender = t.mail_from;
             h.client = client;
             h.queue_id = xforward_value(t, "IDENT");
@@ -714,13 +683,13 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             h.klass = std::string(det::to_string(r.klass));
             h.verification = std::string(to_string(v));
             for (auto reason : r.reasons) h.reasons.emplace_back(reason);
-            for (auto n : p.d.notes) h.notes.emplace_back(n);
+            for (auto n : d.notes) h.notes.emplace_back(n);
             h.message_ids = r.message_ids;
             h.reporting_mta = r.reporting_mta;
             h.subject = r.subject;
             h.original_subject = r.original_subject;
             if (!r.recipients.empty()) h.original_recipient = r.recipients.front().address;
-            h.storm_id = p.storm_id;
+            h.storm_id = mailboxes[i].storm_id;
             h.forged = v == verification::forged;
             // A copy per mailbox but the last, which takes the content when nothing is delivered.
             h.message = (!delivers && i == to_hold.back()) ? std::move(content) : content;
@@ -747,38 +716,33 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         if (!hold_error.empty()) {
             settle(true);
             line << " action=tempfail error=" << log_safe(hold_error, 300);
-            return finish("451 4.3.0 Error: quarantine unavailable, try again later");
+            return finish(smtp::render(smtp::reply_id::quarantine_unavailable));
         }
         held_ids.erase(std::remove(held_ids.begin(), held_ids.end(), std::string()), held_ids.end());
         deliver();
     }
 
     void deliver() {
+        const delivery_plan dp = plan_delivery(plan, held_ids.size(), dropped);
         transaction to_deliver = std::move(out);  // t with the forged headers removed
         to_deliver.recipients.clear();
-        const decision* header_decision = nullptr;
-        for (std::size_t i = 0; i < plans.size(); ++i)
-            if (plans[i].d.act == action::deliver) {
-                to_deliver.recipients.push_back(t.recipients[plans[i].rcpt]);
-                if (!header_decision) header_decision = &plans[i].d;
-                outcomes[i].delivered = 1;
-            }
-        const std::size_t held = held_ids.size();
-        line << " action=" << (to_deliver.recipients.empty() ? (held ? "quarantine" : "drop")
-                                                               : (held || dropped) ? "mixed" : "deliver");
-        metric_action = held ? act_quarantine : to_deliver.recipients.empty() ? act_dropped : act_deliver;
-        if (held) {
+        for (std::size_t i : dp.to_deliver) {
+            to_deliver.recipients.push_back(t.recipients[i]);
+            outcomes[i].delivered = 1;
+        }
+        line << " action=" << dp.log_action;
+        metric_action = static_cast<std::size_t>(dp.counted);
+        if (!held_ids.empty()) {
             line << " quarantine_ids=";
             for (std::size_t i = 0; i < held_ids.size(); ++i) line << (i ? "," : "") << held_ids[i];
         }
         if (dropped) line << " dropped_over_cap=" << dropped;
-        if (to_deliver.recipients.empty()) {
+        if (dp.reply) {  // nothing to deliver
             settle(false);
-            if (held) return finish("250 2.0.0 Ok: held in quarantine as " + held_ids.front());
-            return finish("250 2.0.0 Ok: dropped (forged bounce, mailbox quarantine full)");
+            return finish(smtp::render(*dp.reply, {}, held_ids.empty() ? std::string() : held_ids.front()));
         }
         to_deliver.message = with_header_on_top(content, m.cfg.verdict_header,
-                                                verdict_header_value(v, r.message_ids, r.reasons, *header_decision));
+                                                verdict_header_value(v, r.message_ids, r.reasons, plan.recipients[dp.header_from]));
         content.clear();
         content.shrink_to_fit();  // only the copy with the header is needed now
         out = std::move(to_deliver);
@@ -791,10 +755,10 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     // Counts by outcome go to the storm; a 451 takes back what was counted, since Postfix will
     // offer the message again.
     void settle(bool retried_later) {
-        if (!counted) return;
+        if (!plan.counted) return;
         std::lock_guard lock(m.storms_mu);
-        for (std::size_t i = 0; i < plans.size(); ++i) {
-            if (plans[i].malformed) continue;  // never counted
+        for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+            if (mailboxes[i].malformed) continue;  // never counted
             q::ndr_tally t2 = outcomes[i];
             if (retried_later) {
                 t2 = {};
@@ -802,7 +766,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
                 t2.forged = -seen.forged;
                 t2.unverifiable = -seen.unverifiable;
             }
-            m.storms.observe(plans[i].mailbox, t2, "", "", now);
+            m.storms.observe(mailboxes[i].mailbox, t2, "", "", now);
         }
     }
 
@@ -819,7 +783,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             if (reply.code == 250) {
                 std::string qid = queue_id_of(reply);
                 self->line << " next_hop_queue_id=" << log_safe(qid);
-                return then("250 2.0.0 Ok: queued as " + (qid.empty() ? std::string("(unknown)") : qid));
+                return then(smtp::render(smtp::reply_id::queued, {}, qid.empty() ? std::string("(unknown)") : qid));
             }
             self->line << " next_hop_reply=" << reply.code;  // not delivered after all
             self->m.metrics.next_hop_failures.fetch_add(1, std::memory_order_relaxed);
@@ -833,8 +797,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         // What Postfix was told decides: a 4xx is a tempfail whatever was planned, a 5xx from
         // the next hop a refusal.
-        if (answer[0] == '4') metric_action = act_tempfail;
-        else if (answer[0] == '5') metric_action = act_reject;
+        metric_action = static_cast<std::size_t>(counted_for_answer(answer, counted_action(metric_action)));
         m.metrics.count_message(metric_direction, metric_class, metric_verification, metric_action);
         m.metrics.message_seconds.observe(ms / 1000.0);
         line << " reply=\"" << answer.substr(0, 80) << "\" ms=" << std::fixed << std::setprecision(1) << ms;
@@ -883,7 +846,7 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
         const std::size_t more = now - charged;
         const std::size_t cap = m.cfg.max_message_memory_mb << 20;
         if (m.message_memory != charged && m.message_memory + more > cap && !smtp.has_message()) {
-            smtp.drop_message("452 4.3.1 Insufficient system storage");
+            smtp.drop_message(smtp::render(smtp::reply_id::insufficient_storage));
             m.write_log("ndrguard: client=" + log_safe(peer) + " action=tempfail reason=max_message_memory_mb used_mb=" +
                         std::to_string(m.message_memory >> 20) + " max_message_memory_mb=" +
                         std::to_string(m.cfg.max_message_memory_mb));
@@ -930,12 +893,12 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
 
     void read() {
         const auto now = std::chrono::steady_clock::now();
-        if (now > deadline) return say_goodbye("421 4.4.2 " + m.cfg.hostname + " Error: session too long");
+        if (now > deadline) return say_goodbye(smtp::render(smtp::reply_id::session_too_long, m.cfg.hostname));
         reading = true;
         idle_until = now + std::chrono::seconds(m.cfg.idle_timeout_seconds);
         socket.async_read_some(asio::buffer(input), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
             self->reading = false;
-            if (ec && self->idle_expired) return self->say_goodbye("421 4.4.2 " + self->m.cfg.hostname + " Error: timeout exceeded");
+            if (ec && self->idle_expired) return self->say_goodbye(smtp::render(smtp::reply_id::idle_timeout, self->m.cfg.hostname));
             if (ec) return self->finish();  // gone or stopping: nothing is lost
             self->pending += self->smtp.feed(std::string_view(self->input.data(), n));
             self->after_input();
@@ -1016,7 +979,7 @@ void filter_server::impl::accept_next(tcp::acceptor& listener, bool outbound_onl
         }
         if (over) {
             auto refused = std::make_shared<std::pair<tcp::socket, std::string>>(
-                std::move(socket), std::string("421 4.3.2 ") + cfg.hostname + " Service busy, try again later\r\n");
+                std::move(socket), smtp::render(smtp::reply_id::service_busy, cfg.hostname) + "\r\n");
             asio::async_write(refused->first, asio::buffer(refused->second),
                               [refused](boost::system::error_code, std::size_t) {
                                   boost::system::error_code ignore;
