@@ -107,7 +107,7 @@ struct filter_server::impl::session_state : std::enable_shared_from_this<session
         if (smtp.has_message()) {
             std::string content = smtp.take_content();
             const bool big = content.size() > (8u << 20);
-            return m.start_message(smtp.message(), std::move(content), peer, outbound_only,
+            return run_message(m.pipeline, smtp.message(), std::move(content), peer, outbound_only,
                                    [self = shared_from_this(), big](std::string answer) {
                                        self->release_memory(self->charged);
                                        if (big) ::malloc_trim(0);  // the heap back to the system

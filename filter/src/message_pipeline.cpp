@@ -1,19 +1,33 @@
-#include "server_impl.hpp"
+#include "ndrguard/filter/pipeline.hpp"
+
+#include <iomanip>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/post.hpp>
+
+#include "ndrguard/filter/decision.hpp"
+#include "ndrguard/smtp/message_edit.hpp"
+#include "ndrguard/smtp/replies.hpp"
+#include "serve_common.hpp"
 
 namespace ndrguard::filter {
+
+namespace {
 
 // Deciding one message, in steps that each run on the io thread. The waits (sent log,
 // quarantine, next hop) are asynchronous: the group-commit threads and the next-hop sockets
 // call back, so a busy filter hands no message from thread to thread.
-struct filter_server::impl::message_job : std::enable_shared_from_this<message_job> {
+struct message_job : std::enable_shared_from_this<message_job> {
     using done_fn = std::function<void(std::string)>;
 
-    message_job(impl& owner, const transaction& txn, std::string message, const std::string& client_peer, bool outbound_listener,
+    message_job(pipeline_context& owner, const transaction& txn, std::string message, const std::string& client_peer, bool outbound_listener,
                 done_fn finished)
         : m(owner), t(txn), content(std::move(message)), peer(client_peer), outbound_only(outbound_listener),
           done(std::move(finished)) {}
 
-    impl& m;
+    pipeline_context& m;
     const transaction& t;  // the session's, untouched until `done`; its content is moved to:
     std::string content;   // the message, the one copy of it (moved on where it is used last)
     std::string peer;
@@ -89,7 +103,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
         }
         std::vector<std::string> rcpts;
         for (const auto& rc : t.recipients) rcpts.push_back(rc.address);
-        m.writer.record_async({id, t.mail_from, rcpts, now}, [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
+        m.records.record({id, t.mail_from, rcpts, now}, [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
                                                                  bool ok, const std::string& error) {
             self->on_io([self, ok, error, db_ms = ms_since(asked)] {
                 self->line << " db_ms=" << db_ms;
@@ -120,27 +134,23 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             return reinject(out, [self = shared_from_this()](std::string answer) { self->finish(std::move(answer)); });
         }
         if (r.message_ids.empty()) return looked_up({});
-        m.lookups.submit({r.message_ids, now - std::chrono::days(m.cfg.bounce_window_days)},
-                               [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
-                                   bool ok, std::vector<q::sent_match>&& matches, const std::string& error) {
-                                   self->on_io([self, ok, matches = std::move(matches), error, db_ms = ms_since(asked), asked] {
-                                       self->line << " db_ms=" << db_ms;
-                                       auto& mx = self->m.metrics;
-                                       mx.lookup_seconds.observe(
-                                           std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
-                                       (ok ? (matches.empty() ? mx.lookups_not_found : mx.lookups_found) : mx.lookups_failed)
-                                           .fetch_add(1, std::memory_order_relaxed);
-                                       if (!ok) {
-                                           mx.count_database_error(0);  // lookup
-                                           self->line << " error=" << log_safe(error, 300) << " action=tempfail";
-                                           return self->finish(smtp::render(smtp::reply_id::sent_log_unavailable));
-                                       }
-                                       std::vector<std::string> found;
-                                       for (const auto& x : matches) found.push_back(x.message_id);
-                                       self->looked_up(found);
-                                   });
-                               });
-        m.lookup_pump.soon();
+        m.lookups.find(r.message_ids, now - std::chrono::days(m.cfg.bounce_window_days),
+                       [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
+                           bool ok, std::vector<std::string> found, const std::string& error) {
+                           self->on_io([self, ok, found = std::move(found), error, db_ms = ms_since(asked), asked] {
+                               self->line << " db_ms=" << db_ms;
+                               auto& mx = self->m.metrics;
+                               mx.lookup_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
+                               (ok ? (found.empty() ? mx.lookups_not_found : mx.lookups_found) : mx.lookups_failed)
+                                   .fetch_add(1, std::memory_order_relaxed);
+                               if (!ok) {
+                                   mx.count_database_error(0);  // lookup
+                                   self->line << " error=" << log_safe(error, 300) << " action=tempfail";
+                                   return self->finish(smtp::render(smtp::reply_id::sent_log_unavailable));
+                               }
+                               self->looked_up(found);
+                           });
+                       });
     }
 
     // A bounce, its verification known: counted for storms and decided per recipient mailbox
@@ -225,7 +235,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
             // A copy per mailbox but the last, which takes the content when nothing is delivered.
             h.message = (!delivers && i == to_hold.back()) ? std::move(content) : content;
             h.held_at = now;
-            m.holder.submit_async(std::move(h), [self = shared_from_this(), i](bool ok, q::hold_result&& res, const std::string& error) {
+            m.holds.hold(std::move(h), [self = shared_from_this(), i](bool ok, q::hold_result res, const std::string& error) {
                 self->on_io([self, i, ok, res, error] {
                     if (!ok) {
                         self->hold_error = error;
@@ -309,7 +319,7 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     }
 
     void reinject(const transaction& tx, std::function<void(std::string)> then) {
-        m.next_hops.send(tx, [self = shared_from_this(), &tx, then = std::move(then), sent = std::chrono::steady_clock::now()](smtp_reply reply) {
+        m.next_hop.send(tx, [self = shared_from_this(), &tx, then = std::move(then), sent = std::chrono::steady_clock::now()](smtp_reply reply) {
             self->line << " next_hop_ms=" << ms_since(sent);
             if (reply.code == 250) {
                 std::string qid = queue_id_of(reply);
@@ -337,9 +347,11 @@ struct filter_server::impl::message_job : std::enable_shared_from_this<message_j
     }
 };
 
-void filter_server::impl::start_message(const transaction& txn, std::string content, const std::string& peer, bool outbound_only,
-                                        std::function<void(std::string)> done) {
-    std::make_shared<message_job>(*this, txn, std::move(content), peer, outbound_only, std::move(done))->start();
+}  // namespace
+
+void run_message(pipeline_context& ctx, const transaction& txn, std::string content, const std::string& peer, bool outbound_listener,
+                 std::function<void(std::string)> done) {
+    std::make_shared<message_job>(ctx, txn, std::move(content), peer, outbound_listener, std::move(done))->start();
 }
 
 }  // namespace ndrguard::filter

@@ -41,42 +41,12 @@
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
 #include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/filter/pipeline.hpp"
 #include "lookup_pump.hpp"
 #include "next_hop_pool.hpp"
+#include "serve_common.hpp"
 
 namespace ndrguard::filter {
-
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-namespace det = ndrguard::detector;
-namespace q = ndrguard::quarantine;
-using smtp::transaction;
-using smtp::smtp_reply;
-using smtp::smtp_client_session;
-using smtp::server_limits;
-using smtp::smtp_server_session;
-using smtp::remove_fields;
-using smtp::with_header_on_top;
-using smtp::queue_id_of;
-using smtp::split_host_port;
-using smtp::header_value;
-using smtp::make_message_id;
-using smtp::has_header;
-using smtp::well_formed_address;
-using smtp::recipient;
-
-inline std::string xforward_value(const transaction& t, std::string_view name) {
-    for (const auto& [k, v] : t.xforward)
-        if (k == name) return v;
-    return {};
-}
-
-// Log values are hostile input: one line, no spaces that would split key=value pairs.
-inline std::string log_safe(std::string_view v, std::size_t max = 200) {
-    std::string out;
-    for (char c : v.substr(0, max)) out.push_back((static_cast<unsigned char>(c) <= ' ' || c == '"') ? '_' : c);
-    return out.empty() ? "-" : out;
-}
 
 // Held messages of all sessions in one transaction per batch. A hold answered 451 by the
 // timeout may still be committed: Postfix's retry then finds it held by its queue id.
@@ -102,6 +72,43 @@ inline q::storm_settings storm_settings_of(const serve_config& c) {
 inline q::quarantine_caps caps_of(const serve_config& c) {
     return {c.quarantine_max_items, c.quarantine_max_mb * 1024 * 1024};
 }
+
+// The message pipeline's interfaces (pipeline.hpp) over PostgreSQL and the next-hop pool.
+struct pg_sent_lookups final : sent_log_lookup {
+    pg_sent_lookups(q::async_sent_lookups& l, sent_lookup_pump& p) : lookups(l), pump(p) {}
+    void find(std::vector<std::string> ids, std::chrono::system_clock::time_point since, done_fn done) override {
+        lookups.submit({std::move(ids), since}, [done = std::move(done)](bool ok, std::vector<q::sent_match>&& matches, const std::string& error) {
+            std::vector<std::string> found;
+            for (const auto& x : matches) found.push_back(x.message_id);
+            done(ok, std::move(found), error);
+        });
+        pump.soon();
+    }
+    q::async_sent_lookups& lookups;  // io thread only
+    sent_lookup_pump& pump;
+};
+
+struct pg_sent_records final : sent_log_record {
+    explicit pg_sent_records(q::sent_log_writer& w) : writer(w) {}
+    void record(q::sent_message m, done_fn done) override { writer.record_async(std::move(m), std::move(done)); }
+    q::sent_log_writer& writer;
+};
+
+struct pg_holds final : quarantine_hold {
+    explicit pg_holds(q::group_commit<quarantine_session>& h) : holder(h) {}
+    void hold(q::held_message h, done_fn done) override {
+        holder.submit_async(std::move(h), [done = std::move(done)](bool ok, q::hold_result&& r, const std::string& error) {
+            done(ok, r, error);
+        });
+    }
+    q::group_commit<quarantine_session>& holder;
+};
+
+struct pooled_next_hop final : next_hop_delivery {
+    explicit pooled_next_hop(next_hop_pool& p) : pool(p) {}
+    void send(const transaction& t, done_fn done) override { pool.send(t, std::move(done)); }
+    next_hop_pool& pool;  // io thread only
+};
 
 struct filter_server::impl {
     impl(serve_config c, std::ostream& l)
@@ -191,11 +198,16 @@ struct filter_server::impl {
     // housekeeping.cpp: threads of their own.
     void retention_loop();
     void storm_sync_loop();
-    struct message_job;
-    // message_pipeline.cpp: decides `txn` (the session's, untouched until `done`) and answers
-    // through `done` on the io thread.
-    void start_message(const transaction& txn, std::string content, const std::string& peer, bool outbound_only,
-                       std::function<void(std::string)> done);
+
+    // The message pipeline (message_pipeline.cpp) and what it works with.
+    pg_sent_lookups sent_lookups{lookups, lookup_pump};
+    pg_sent_records sent_records{writer};
+    pg_holds holds{holder};
+    pooled_next_hop next_hop{next_hops};
+    pipeline_context pipeline{cfg, metrics, io, storms_mu, storms, sent_lookups, sent_records, holds, next_hop,
+                              [this](std::chrono::system_clock::time_point now) { return in_warm_up(now); },
+                              [this](std::string line) { write_log(std::move(line)); },
+                              [this](std::function<void()> job) { decide(std::move(job)); }};
 };
 
 }  // namespace ndrguard::filter
