@@ -28,12 +28,19 @@ std::string sample_dsn() {
     return crlf;
 }
 
+q::storm_settings two_bounces_make_a_storm() {
+    q::storm_settings s;
+    s.threshold = 2;
+    s.exit_threshold = 1;
+    return s;
+}
+
 struct harness {
     serve_config cfg;
     filter_metrics metrics;
     boost::asio::io_context io;
     std::mutex storms_mu;
-    q::storm_tracker storms{q::storm_settings{}};
+    q::storm_tracker storms{two_bounces_make_a_storm()};
     memory_sent_log sent_log;
     memory_quarantine quarantine;
     memory_next_hop next_hop;
@@ -122,4 +129,25 @@ TEST_CASE("the sent log away: 451, and the next hop's refusal after queue stays 
     CHECK(refused.run("someone@example.net", {"alice@example.org"}, sample_dsn()) ==
           "451 4.1.1 Error: next hop answered 550 5.1.1 <alice@example.org>: Recipient address rejected "
           "(not bounced after queue: the message stays queued)");
+}
+
+TEST_CASE("a bounce to two mailboxes, one in a storm: held for that one, delivered to the other") {
+    harness h;
+    // Unverifiable: the returned headers name no Message-ID.
+    std::string dsn = sample_dsn();
+    const std::string inner = "Message-ID: <" + original_id + ">\r\n";
+    REQUIRE(dsn.find(inner) != std::string::npos);
+    dsn.erase(dsn.find(inner), inner.size());
+    h.storms.observe("victim@example.org", q::ndr_tally{0, 0, 1}, "", "", std::chrono::system_clock::now());
+    CHECK(h.run("", {"victim@example.org", "carol@example.org"}, dsn) == "250 2.0.0 Ok: queued as MEM1");
+    REQUIRE(h.quarantine.held.size() == 1);
+    CHECK(h.quarantine.held[0].mailbox == "victim@example.org");
+    CHECK(h.quarantine.held[0].notes == std::vector<std::string>{"storm"});
+    REQUIRE(h.next_hop.received.size() == 1);
+    REQUIRE(h.next_hop.received[0].recipients.size() == 1);
+    CHECK(h.next_hop.received[0].recipients[0].address == "carol@example.org");
+    CHECK(h.next_hop.received[0].message.starts_with("X-NDRGuard: unverifiable"));
+    REQUIRE(h.log.size() == 1);
+    CHECK(h.log[0].find(" action=mixed ") != std::string::npos);
+    CHECK(h.log[0].find(" storm_mailboxes=1") != std::string::npos);
 }
