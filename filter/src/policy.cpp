@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ndrguard/smtp/replies.hpp"
+
 namespace ndrguard::filter {
 
 namespace det = ndrguard::detector;
@@ -131,7 +133,7 @@ std::string answer_for_next_hop_failure(int code, std::string_view summary, filt
     if (code >= 500 && code < 600) {
         if (mode == filter_mode::before_queue || null_sender) return line;
         // "550 5.1.1 text" -> "451 4.1.1 Error: next hop answered 550 5.1.1 text; ..."
-        std::string status = "4.3.0";
+        std::string status;
         const std::string_view rest = std::string_view(line).substr(std::min<std::size_t>(4, line.size()));
         if (rest.size() >= 5 && rest[0] == '5' && rest[1] == '.') {
             std::size_t end = rest.find(' ');
@@ -139,11 +141,10 @@ std::string answer_for_next_hop_failure(int code, std::string_view summary, filt
             if (enhanced.size() <= 9 && enhanced.find_first_not_of("0123456789.") == std::string_view::npos)
                 status = "4" + std::string(enhanced.substr(1));
         }
-        return "451 " + status + " Error: next hop answered " + line +
-               " (not bounced after queue: the message stays queued)";
+        return smtp::render(smtp::reply_id::next_hop_refusal_kept, {}, line, status);
     }
-    if (code == 0) return "451 4.3.0 Error: cannot reach the next hop: " + line;
-    return "451 4.3.0 Error: next hop failed: " + line;
+    if (code == 0) return smtp::render(smtp::reply_id::next_hop_unreachable, {}, line);
+    return smtp::render(smtp::reply_id::next_hop_failed, {}, line);
 }
 
 }  // namespace ndrguard::filter

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ndrguard/detector/utf8.hpp"
+#include "ndrguard/smtp/replies.hpp"
 
 namespace ndrguard::smtp {
 
@@ -81,7 +82,7 @@ constexpr std::string_view xforward_names[] = {"NAME", "ADDR", "PORT", "PROTO", 
 smtp_server_session::smtp_server_session(std::string hostname, server_limits limits)
     : hostname_(std::move(hostname)), limits_(limits) {}
 
-std::string smtp_server_session::greeting() const { return reply("220 " + hostname_ + " ESMTP ndrguard"); }
+std::string smtp_server_session::greeting() const { return reply(render(reply_id::greeting, hostname_)); }
 
 void smtp_server_session::reset_transaction() {
     have_mail_ = false;
@@ -132,7 +133,7 @@ std::string smtp_server_session::complete(std::string_view answer) {
     state_ = state::command;
     if (overflow_) {
         state_ = state::closed;
-        return out + reply("421 4.7.0 " + hostname_ + " Error: too much pipelined input");
+        return out + reply(render(reply_id::too_much_pipelined_input, hostname_));
     }
     return out + process();
 }
@@ -147,7 +148,7 @@ std::string smtp_server_session::process() {
                 consumed_ = input_.size();  // still inside the over-long line answered already
             } else if (state_ == state::command && pending > limits_.max_line_bytes) {
                 // No end in sight: answer now, then skip to the end of this line.
-                out += reply("500 5.5.2 Error: line too long");
+                out += reply(render(reply_id::line_too_long));
                 discarding_line_ = true;
                 consumed_ = input_.size();
                 if (++errors_ > limits_.max_errors) break;
@@ -174,7 +175,7 @@ std::string smtp_server_session::process() {
                 continue;
             }
             if (line.size() + 2 > limits_.max_line_bytes) {
-                out += reply("500 5.5.2 Error: line too long");
+                out += reply(render(reply_id::line_too_long));
                 ++errors_;
             } else {
                 out += handle_command(line);
@@ -185,7 +186,7 @@ std::string smtp_server_session::process() {
         }
     }
     if (errors_ > limits_.max_errors && state_ != state::closed) {
-        out += reply("421 4.7.0 " + hostname_ + " Error: too many errors");
+        out += reply(render(reply_id::too_many_errors, hostname_));
         state_ = state::closed;
     }
     // Drop what was read, keeping the buffer as small as the unread part.
@@ -227,7 +228,7 @@ std::string smtp_server_session::handle_data_line(std::string_view line) {
     }
     if (line == ".") {
         if (message_too_big_) {
-            std::string answer = drop_reply_.empty() ? "552 5.3.4 Error: message file too big" : drop_reply_;
+            std::string answer = drop_reply_.empty() ? render(reply_id::message_too_big) : drop_reply_;
             reset_transaction();
             state_ = state::command;
             return reply(answer);
@@ -250,62 +251,62 @@ std::string smtp_server_session::handle_command(std::string_view line) {
     };
 
     if (iequals(verb, "EHLO") || iequals(verb, "HELO")) {
-        if (trim(arg).empty()) return bad(std::string(iequals(verb, "EHLO") ? "501 5.5.4 Syntax: EHLO hostname" : "501 Syntax: HELO hostname"));
+        if (trim(arg).empty()) return bad(render(iequals(verb, "EHLO") ? reply_id::ehlo_syntax : reply_id::helo_syntax));
         reset_transaction();
         have_helo_ = true;
         txn_.helo.assign(trim(arg));
         txn_.esmtp = iequals(verb, "EHLO");
-        if (!txn_.esmtp) return reply("250 " + hostname_);
+        if (!txn_.esmtp) return reply(render(reply_id::helo_ok, hostname_));
         // SMTPUTF8 (RFC 6531): Postfix hands a UTF-8 envelope only to a filter that offers it;
         // addresses pass through byte for byte, the parameter on to a next hop that offers it.
-        return "250-" + hostname_ + "\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(limits_.max_message_bytes) +
+        return std::to_string(reply_of(reply_id::ehlo_ok).code) + "-" + hostname_ + "\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(limits_.max_message_bytes) +
                "\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
                "250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n";
     }
     if (iequals(verb, "MAIL")) {
-        if (!have_helo_) return bad("503 5.5.1 Error: send HELO/EHLO first");
-        if (have_mail_) return bad("503 5.5.1 Error: nested MAIL command");
+        if (!have_helo_) return bad(render(reply_id::need_helo));
+        if (have_mail_) return bad(render(reply_id::nested_mail));
         std::string address, params;
-        if (!parse_path(arg, "FROM:", address, params)) return bad("501 5.5.4 Syntax: MAIL FROM:<address>");
+        if (!parse_path(arg, "FROM:", address, params)) return bad(render(reply_id::mail_syntax));
         std::size_t size = 0;
         if (declared_size(params, size) && size > limits_.max_message_bytes)
-            return reply("552 5.3.4 Message size exceeds fixed limit");
+            return reply(render(reply_id::size_exceeds_limit));
         txn_.mail_from = std::move(address);
         txn_.mail_params = std::move(params);
         have_mail_ = true;
-        return reply("250 2.1.0 Ok");
+        return reply(render(reply_id::mail_ok));
     }
     if (iequals(verb, "RCPT")) {
-        if (!have_mail_) return bad("503 5.5.1 Error: need MAIL command");
+        if (!have_mail_) return bad(render(reply_id::need_mail));
         std::string address, params;
-        if (!parse_path(arg, "TO:", address, params)) return bad("501 5.5.4 Syntax: RCPT TO:<address>");
-        if (address.empty()) return bad("501 5.1.3 Bad recipient address syntax");
+        if (!parse_path(arg, "TO:", address, params)) return bad(render(reply_id::rcpt_syntax));
+        if (address.empty()) return bad(render(reply_id::bad_recipient_address));
         if (limits_.refuse_malformed_recipients && !well_formed_address(address))
-            return bad("501 5.1.3 Bad recipient address syntax");  // Postfix's, for a malformed address
-        if (txn_.recipients.size() >= limits_.max_recipients) return reply("452 4.5.3 Error: too many recipients");
+            return bad(render(reply_id::bad_recipient_address));  // Postfix's, for a malformed address
+        if (txn_.recipients.size() >= limits_.max_recipients) return reply(render(reply_id::too_many_recipients));
         txn_.recipients.push_back({std::move(address), std::move(params)});
-        return reply("250 2.1.5 Ok");
+        return reply(render(reply_id::rcpt_ok));
     }
     if (iequals(verb, "DATA")) {
-        if (!trim(arg).empty()) return bad("501 5.5.4 Syntax: DATA");
-        if (!have_mail_) return bad("503 5.5.1 Error: need MAIL command");
-        if (txn_.recipients.empty()) return bad("503 5.5.1 Error: need RCPT command");
+        if (!trim(arg).empty()) return bad(render(reply_id::data_syntax));
+        if (!have_mail_) return bad(render(reply_id::need_mail));
+        if (txn_.recipients.empty()) return bad(render(reply_id::need_rcpt));
         state_ = state::data;
-        return reply("354 End data with <CR><LF>.<CR><LF>");
+        return reply(render(reply_id::data_go_ahead));
     }
     if (iequals(verb, "RSET")) {
         reset_transaction();
-        return reply("250 2.0.0 Ok");
+        return reply(render(reply_id::ok));
     }
-    if (iequals(verb, "NOOP")) return reply("250 2.0.0 Ok");
+    if (iequals(verb, "NOOP")) return reply(render(reply_id::ok));
     if (iequals(verb, "QUIT")) {
         state_ = state::closed;
-        return reply("221 2.0.0 Bye");
+        return reply(render(reply_id::bye));
     }
     if (iequals(verb, "XFORWARD")) {
-        if (have_mail_) return bad("503 5.5.1 Error: MAIL transaction in progress");
+        if (have_mail_) return bad(render(reply_id::xforward_in_transaction));
         std::string_view rest = trim(arg);
-        if (rest.empty()) return bad("501 5.5.4 Syntax: XFORWARD attribute=value...");
+        if (rest.empty()) return bad(render(reply_id::xforward_syntax));
         std::vector<std::pair<std::string, std::string>> attrs;
         while (!rest.empty()) {
             std::size_t end = rest.find(' ');
@@ -315,7 +316,7 @@ std::string smtp_server_session::handle_command(std::string_view line) {
             std::string_view name = item.substr(0, eq);
             if (eq == std::string_view::npos ||
                 std::none_of(std::begin(xforward_names), std::end(xforward_names), [&](std::string_view n) { return iequals(n, name); }))
-                return bad("501 5.5.4 Bad XFORWARD attribute name: " + std::string(name.substr(0, 64)));
+                return bad(render(reply_id::xforward_bad_attribute, {}, name.substr(0, 64)));
             std::string upper(name);
             for (char& c : upper) c = (c >= 'a' && c <= 'z') ? char(c - 32) : c;
             attrs.emplace_back(std::move(upper), std::string(item.substr(eq + 1)));
@@ -326,11 +327,11 @@ std::string smtp_server_session::handle_command(std::string_view line) {
             if (it != txn_.xforward.end()) it->second = std::move(attr.second);
             else txn_.xforward.push_back(std::move(attr));
         }
-        return reply("250 2.0.0 Ok");
+        return reply(render(reply_id::ok));
     }
-    if (iequals(verb, "VRFY")) return reply("502 5.5.1 VRFY command is disabled");
-    if (trim(line).empty()) return bad("500 5.5.2 Error: bad syntax");
-    return bad("500 5.5.2 Error: command not recognized");
+    if (iequals(verb, "VRFY")) return reply(render(reply_id::vrfy_disabled));
+    if (trim(line).empty()) return bad(render(reply_id::bad_syntax));
+    return bad(render(reply_id::unknown_command));
 }
 
 }  // namespace ndrguard::smtp
