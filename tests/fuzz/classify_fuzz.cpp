@@ -62,9 +62,14 @@ constexpr std::string_view known_reasons[] = {
     "ref.msgid.in_reply_to", "ref.msgid.inline", "ref.msgid.raw_body", "ref.msgid.rfc822",
     "ref.msgid.rfc822_headers", "ref.msgid.ses_notification", "ref.none", "virus.notice"};
 
-// A reference: not empty, one line, no longer than the message it was read from.
-static bool well_formed(const std::string& ref, std::size_t input_size) {
-    return !ref.empty() && ref.size() <= input_size && ref.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+// What the detector reads may be converted to UTF-8 first (a one-byte charset, UTF-16, invalid
+// bytes made U+FFFD): at most 3 bytes per input byte. Decoding base64/QP only shrinks.
+static std::size_t converted_bound(std::string_view message) { return 3 * message.size(); }
+
+// A reference: not empty, one line, no longer than what it could have been read from. (Other
+// bytes, NUL included, are kept as they came: the store escapes them.)
+static bool well_formed(const std::string& ref, std::string_view message) {
+    return !ref.empty() && ref.size() <= converted_bound(message) && ref.find_first_of("\r\n") == std::string::npos;
 }
 
 template <class List>
@@ -89,25 +94,28 @@ static bool same(const nd::result& a, const nd::result& b) {
            a.flags == b.flags;
 }
 
-// What holds for any input: the class is one of the classes, references are well formed,
-// unique and within the limit, reasons and flags come from the known sets, and the same input
-// gives the same result again.
+// What holds for any input: the class is one of the classes; references are well formed,
+// unique, within the limit and no longer than the input could make them; reasons and flags
+// come from the known sets; the same input gives the same result again.
 static const nd::result& check_invariants(const nd::result& r, std::string_view message, const nd::envelope& env,
                                           const nd::limits& lim) {
     require(nd::parse_message_class(nd::to_string(r.klass)) == r.klass, "class in range");
     require(r.message_ids.size() <= lim.max_references, "message ids within max_references");
     require(r.recipients.size() <= lim.max_references, "recipients within max_references");
     require(r.received_hosts.size() <= lim.max_references, "received hosts within max_references");
-    for (const auto& id : r.message_ids) require(well_formed(id, message.size()), "message id well formed");
+    for (const auto& id : r.message_ids) {
+        require(well_formed(id, message), "message id well formed");
+        require(id.size() >= 3 && id.size() <= 998, "message id within normalize_message_id's 3-998 bytes");
+    }
     require(unique(r.message_ids), "message ids unique");
     for (const auto& h : r.received_hosts) {
-        require(well_formed(h, message.size()), "received host well formed");
+        require(well_formed(h, message), "received host well formed");
         require(std::none_of(h.begin(), h.end(), [](char c) { return c >= 'A' && c <= 'Z'; }), "received host lower case");
     }
     require(unique(r.received_hosts), "received hosts unique");
     for (const auto& rc : r.recipients) {
-        require(rc.address.size() <= message.size(), "recipient address no longer than the message");
-        require(rc.status.size() <= message.size(), "status no longer than the message");
+        require(rc.address.size() <= converted_bound(message), "recipient address no longer than the message");
+        require(rc.status.size() <= converted_bound(message), "status no longer than the message");
         require(rc.action <= nd::recipient_action::expanded, "recipient action in range");
     }
     for (auto tag : r.reasons)
