@@ -6,7 +6,7 @@
 
 #include "database_pool.hpp"
 #include "ndrguard/filter/config.hpp"
-#include "ndrguard/filter/release.hpp"
+#include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/web/routes.hpp"
 
@@ -26,7 +26,7 @@ public:
 
 private:
     std::optional<web::storm_view> storm_of(quarantine::database& db, std::int64_t storm_id, const std::string& mailbox);
-    filter::release_report release_one(quarantine::database& db, std::int64_t id, const std::string& who);
+    release::release_report release_one(quarantine::database& db, std::int64_t id, const std::string& who);
     const filter::serve_config& cfg_;
     database_pool pool_;
 };
