@@ -565,6 +565,11 @@ void read_text_recipients(context& cx) {
                 }
                 continue;
             }
+            // Several addresses may stand on one line: the bound is checked for each of them.
+            if (r.recipients.size() >= cx.lim.max_references) {
+                r.flags |= flag_too_many_references;
+                break;
+            }
             recipient_report rr;
             rr.address = addr;
             read_status_near(rr);

@@ -95,6 +95,20 @@ TEST_CASE("references are bounded by max_references") {
     CHECK(has_flag(r, "too_many_references"));
 }
 
+TEST_CASE("recipients named in a bounce's text are bounded, several on one line too") {
+    // Found by the fuzz target's invariants: the bound was checked once per line.
+    std::string m = "From: MAILER-DAEMON@mx.example.net\nTo: alice@example.org\n"
+                    "Subject: Undelivered Mail Returned to Sender\n\n"
+                    "This is the mail system. Your message could not be delivered to:\n"
+                    "a@example.net b@example.net c@example.net d@example.net: 550 5.1.1 user unknown\n";
+    det::limits lim;
+    lim.max_references = 2;
+    auto r = det::classify(m, {}, lim);
+    CHECK(r.recipients.size() == 2);
+    CHECK(has_flag(r, "too_many_references"));
+    CHECK(det::classify(m).recipients.size() == 4);
+}
+
 TEST_CASE("text and decoded output are bounded") {
     det::limits lim;
     lim.max_text_bytes = 1024;
