@@ -309,7 +309,11 @@ int run_quarantine(const std::vector<std::string>& args) {
                 return 1;
             }
             int status = 0;
-            if (!mailbox.empty()) std::cout << q::mailbox_key(mailbox) << " " << list_link(cfg, secret, q::mailbox_key(mailbox)) << "\n";
+            const auto now_seconds = static_cast<std::int64_t>(std::time(nullptr));
+            auto links_of = [&](const std::string& key) {
+                return web::mailbox_links::valid_for_days(cfg.web_base_url, key, secret, cfg.link_ttl_days, now_seconds);
+            };
+            if (!mailbox.empty()) std::cout << q::mailbox_key(mailbox) << " " << links_of(q::mailbox_key(mailbox)).list() << "\n";
             for (auto id : ids) {
                 auto item = q::get_item(db, id);
                 if (!item) {
@@ -317,7 +321,7 @@ int run_quarantine(const std::vector<std::string>& args) {
                     status = 1;
                     continue;
                 }
-                std::cout << id << " " << release_link(cfg, secret, id, item->summary.mailbox) << "\n";
+                std::cout << id << " " << links_of(item->summary.mailbox).release(id) << "\n";
             }
             return status;
         }

@@ -1,11 +1,8 @@
 #include "web_services.hpp"
 
-#include <ctime>
-
 #include "time_text.hpp"
 #include "ndrguard/filter/release.hpp"
 #include "ndrguard/quarantine/store.hpp"
-#include "ndrguard/web/release_token.hpp"
 
 namespace ndrguard::app {
 
@@ -140,16 +137,6 @@ web::storm_release_outcome database_web_services::release_storm(std::int64_t sto
 web::web_services::stats database_web_services::statistics() {
     auto t = pool_.read([](q::database& db) { return q::totals(db); });
     return {t.held_items, t.mailboxes, t.storms_open};
-}
-
-std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox) {
-    const auto expires = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
-    return web::signed_link(cfg.web_base_url, {web::token_action::release, id, mailbox, expires}, secret);
-}
-
-std::string list_link(const filter::serve_config& cfg, const std::string& secret, const std::string& mailbox) {
-    const auto expires = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
-    return web::signed_link(cfg.web_base_url, {web::token_action::list, 0, mailbox, expires}, secret);
 }
 
 }  // namespace ndrguard::app

@@ -31,9 +31,4 @@ private:
     database_pool pool_;
 };
 
-// A release link for a held item: web_base_url/release/TOKEN, valid link_ttl_days.
-std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox);
-// The link to a mailbox's page of held messages: web_base_url/held/TOKEN.
-std::string list_link(const filter::serve_config& cfg, const std::string& secret, const std::string& mailbox);
-
 }  // namespace ndrguard::app

@@ -209,10 +209,10 @@ http_response route(const http_request& req, web_services& services, std::string
         std::string body = "<p>Messages held for " + html_escape(check.claims.mailbox) + ", oldest first.</p>";
         if (items.empty()) body += "<p>Nothing is held.</p>";
         body += "<ul>";
+        const mailbox_links links("", check.claims.mailbox, std::string(secret), check.claims.expires_at);  // the list's expiry
         for (std::size_t i = 0; i < items.size() && i < shown; ++i) {
             const item_view& it = items[i];
-            token_claims release_claims{token_action::release, it.id, check.claims.mailbox, check.claims.expires_at};
-            body += "<li><a href=\"/release/" + html_escape(make_token(release_claims, secret)) + "\">" +
+            body += "<li><a href=\"" + html_escape(links.release(it.id)) + "\">" +
                     html_escape(it.original_subject.empty() ? it.subject : it.original_subject) + "</a><br><small>" +
                     html_escape(it.held_at) + " &middot; " +
                     html_escape(reported_by(it).empty() ? "-" : reported_by(it)) +
