@@ -10,8 +10,9 @@
 #include <optional>
 
 #include "config_args.hpp"
-#include "time_text.hpp"
-#include "web_services.hpp"
+#include "ndrguard/web/time_text.hpp"
+#include "ndrguard/web/quarantine_services.hpp"
+#include "ndrguard/web/held_item_json.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/filter/release.hpp"
 #include "ndrguard/quarantine/store.hpp"
@@ -55,7 +56,7 @@ const char* const quarantine_usage =
 
 namespace {
 
-std::string iso(clock_time t) { return utc_text(t, "%Y-%m-%dT%H:%M:%SZ"); }
+std::string iso(clock_time t) { return web::utc_text(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
 std::optional<clock_time> parse_time(const std::string& v, clock_time now) {
     if (v.size() >= 2 && (v.back() == 'm' || v.back() == 'h' || v.back() == 'd')) {
@@ -100,24 +101,8 @@ std::string joined(const std::vector<std::string>& v, const char* sep = ",") {
     return out;
 }
 
-nlohmann::json item_json(const q::item_summary& s) {
-    return {{"id", s.id},
-            {"held_at", iso(s.held_at)},
-            {"mailbox", s.mailbox},
-            {"sender", s.sender},
-            {"class", s.klass},
-            {"verification", s.verification},
-            {"state", s.state},
-            {"reasons", s.reasons},
-            {"notes", s.notes},
-            {"message_ids", s.message_ids},
-            {"reporting_mta", s.reporting_mta},
-            {"subject", s.subject},
-            {"original_subject", s.original_subject},
-            {"original_recipient", s.original_recipient},
-            {"storm_id", s.storm_id},
-            {"size", s.size}};
-}
+// The one JSON form of a held item, the admin API's too.
+nlohmann::json item_json(const q::item_summary& s) { return web::held_item_json(web::view_of(s)); }
 
 // Text output is for a terminal: no control characters from the message get through.
 std::string printable(std::string_view s, std::size_t max = 80) {

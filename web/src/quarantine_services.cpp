@@ -1,10 +1,10 @@
-#include "web_services.hpp"
+#include "ndrguard/web/quarantine_services.hpp"
 
-#include "time_text.hpp"
+#include "ndrguard/web/time_text.hpp"
 #include "ndrguard/filter/release.hpp"
 #include "ndrguard/quarantine/store.hpp"
 
-namespace ndrguard::app {
+namespace ndrguard::web {
 
 namespace q = ndrguard::quarantine;
 
@@ -25,6 +25,8 @@ constexpr std::size_t storm_release_bound = 2000;
 
 std::string utc_minutes(q::clock_time t) { return utc_text(t, "%Y-%m-%d %H:%M UTC"); }
 
+}  // namespace
+
 web::item_view view_of(const q::item_summary& s) {
     web::item_view v;
     v.id = s.id;
@@ -37,10 +39,15 @@ web::item_view view_of(const q::item_summary& s) {
     v.original_subject = s.original_subject;
     v.verification = s.verification;
     v.reasons = s.reasons;
+    v.held_at_iso = utc_text(s.held_at, "%Y-%m-%dT%H:%M:%SZ");
+    v.klass = s.klass;
+    v.original_recipient = s.original_recipient;
+    v.notes = s.notes;
+    v.message_ids = s.message_ids;
+    v.storm_id = s.storm_id;
+    v.size = s.size;
     return v;
 }
-
-}  // namespace
 
 std::optional<web::item_view> database_web_services::item(std::int64_t id) {
     auto it = pool_.read([&](q::database& db) { return q::get_item(db, id); });
@@ -139,4 +146,4 @@ web::web_services::stats database_web_services::statistics() {
     return {t.held_items, t.mailboxes, t.storms_open};
 }
 
-}  // namespace ndrguard::app
+}  // namespace ndrguard::web

@@ -1,16 +1,21 @@
-// The release pages' view of ndrguard: the quarantine in PostgreSQL and releases to next_hop.
+// The web adapter (target ndrguard_web_quarantine): the release pages' and the admin API's view
+// of ndrguard, the quarantine in PostgreSQL and releases to next_hop.
 // /healthz, the pages and the admin API read through a small pool of connections
 // (web_database_connections, each wait at most database_timeout_ms); a release opens its own
 // (it may wait for the next hop for reinject_timeout_seconds, and holds no pooled connection).
 #pragma once
 
-#include "database_pool.hpp"
+#include "ndrguard/web/database_pool.hpp"
 #include "ndrguard/filter/config.hpp"
 #include "ndrguard/filter/release.hpp"
 #include "ndrguard/quarantine/database.hpp"
+#include "ndrguard/quarantine/store.hpp"
 #include "ndrguard/web/routes.hpp"
 
-namespace ndrguard::app {
+namespace ndrguard::web {
+
+// A held item as the pages and the JSON form (held_item_json) show it.
+item_view view_of(const quarantine::item_summary& s);
 
 class database_web_services : public web::web_services {
 public:
@@ -31,4 +36,4 @@ private:
     database_pool pool_;
 };
 
-}  // namespace ndrguard::app
+}  // namespace ndrguard::web
