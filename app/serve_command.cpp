@@ -32,7 +32,7 @@ const char* const serve_usage =
     "migrated at start. One log line per message on stderr (key=value; written out every 100 ms).\n"
     "\n"
     "  --config FILE     settings file (key = value; every key, default and unit is listed in\n"
-    "                    deploy/ndrguard.conf)\n"
+    "                    deploy/ndrguard.conf; `ndrguard config -d` prints the defaults)\n"
     "  --set KEY=VALUE   one setting, after the file (repeatable)\n"
     "  --db CONNINFO     same as --set database=CONNINFO (default: $NDRGUARD_DB)\n"
     "  --sql-dir DIR     migrations (default: " NDRGUARD_DEFAULT_SQL_DIR ")\n"

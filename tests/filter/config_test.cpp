@@ -1,8 +1,10 @@
 // Configuration parsing: every key, defaults, errors with file and line, networks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <regex>
 #include <sstream>
 
 #include "ndrguard/filter/config.hpp"
@@ -292,4 +294,24 @@ TEST_CASE("the idle next-hop pool stays below the reinjection smtpd's process li
     CHECK(defaults.next_hop_max_idle + 2 <= maxproc);
     // Closed by ndrguard before Postfix's smtpd_timeout (300 s) would close them under it.
     CHECK(defaults.next_hop_idle_seconds < 300);
+}
+
+TEST_CASE("the defaults README.md states, \"`key` (N\" or \"`key`, N\", are the table's") {
+    std::ifstream in(NDRGUARD_SOURCE_DIR "/README.md");
+    REQUIRE(in);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::regex stated("`([a-z_.]+)` ?[(,] ?(default )?([0-9][0-9,]*)( ?(s|ms)\\b)?");
+    int checked = 0;
+    for (auto m = std::sregex_iterator(text.begin(), text.end(), stated); m != std::sregex_iterator(); ++m) {
+        const config_key* key = find_config_key((*m)[1].str());
+        if (!key || key->type != "integer") continue;  // not a key, or "(32 random bytes)" of a file
+        std::string number = (*m)[3].str();
+        number.erase(std::remove(number.begin(), number.end(), ','), number.end());
+        std::int64_t value = std::stoll(number);
+        if ((*m)[5].str() == "s" && key->unit == "milliseconds") value *= 1000;  // "database_timeout_ms (10 s"
+        CAPTURE((*m).str());
+        CHECK(std::to_string(value) == key->default_value);
+        ++checked;
+    }
+    CHECK(checked >= 10);
 }
