@@ -2,7 +2,7 @@
 """`ndrguard config` run for real (issue 14): the effective settings, -d the defaults, -n only
 what differs, as postconf does; exit 2 naming the key on a bad value or combination, from
 --set as from a file (and serve refuses the same). deploy/ndrguard.conf read back is all
-defaults.
+defaults; --help lists every subcommand, and each one's --help is its usage.
 usage: config_cli.py NDRGUARD SOURCE_DIR WORK_DIR"""
 import os
 import shutil
@@ -100,6 +100,10 @@ check("serve refuses the --set combination as well (exit 2, before any database)
 
 helped = subprocess.run([ndrguard, "--help"], capture_output=True, text=True, timeout=30)
 check("--help lists config", helped.returncode == 0 and "\n  config " in helped.stdout, helped.stdout)
+for command in ("scan", "migrate", "serve", "config", "quarantine", "digest"):
+    own = subprocess.run([ndrguard, command, "--help"], capture_output=True, text=True, timeout=30)
+    check("--help lists %s, whose own --help is its usage" % command, "\n  %s " % command in helped.stdout
+          and own.returncode == 0 and own.stdout.startswith("usage: ndrguard %s " % command), own.stdout + own.stderr)
 check("help config: its own usage", "ndrguard config [-d | -n]" in subprocess.run(
     [ndrguard, "help", "config"], capture_output=True, text=True, timeout=30).stdout)
 
