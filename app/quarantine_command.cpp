@@ -14,7 +14,7 @@
 #include "ndrguard/web/quarantine_services.hpp"
 #include "ndrguard/web/held_item_json.hpp"
 #include "ndrguard/web/release_token.hpp"
-#include "ndrguard/filter/release.hpp"
+#include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/store.hpp"
 
 namespace ndrguard::app {
@@ -248,7 +248,7 @@ int run_quarantine(const std::vector<std::string>& args) {
         }
         if (sub == "release") {
             if (ids.empty()) return usage_error("release wants at least one ID");
-            filter::release_options o;
+            release::release_options o;
             o.next_hop = cfg.next_hop;
             o.hostname = cfg.hostname;
             o.timeout_seconds = cfg.reinject_timeout_seconds;
@@ -259,9 +259,9 @@ int run_quarantine(const std::vector<std::string>& args) {
             o.via = "cli";
             int status = 0;
             for (auto id : ids) {
-                auto r = filter::release_item(db, id, o);
-                const bool ok = r.what == filter::release_report::outcome::released;
-                (ok ? std::cout : std::cerr) << "ndrguard quarantine: " << id << " " << filter::to_string(r.what)
+                auto r = release::release_item(db, id, o);
+                const bool ok = r.what == release::release_report::outcome::released;
+                (ok ? std::cout : std::cerr) << "ndrguard quarantine: " << id << " " << release::to_string(r.what)
                                              << (r.queue_id.empty() ? "" : " queue_id=" + r.queue_id) << ": " << r.detail << "\n";
                 if (!ok) status = 1;
             }

@@ -4,6 +4,7 @@
 
 #include "ndrguard/digest/compose.hpp"
 #include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/smtp/exactly_once.hpp"
 #include "ndrguard/web/release_token.hpp"
 
 namespace ndrguard::digest {
@@ -65,6 +66,19 @@ digest_input input_of(const q::digest_claim& claim, const std::string& mailbox, 
     return in;
 }
 
+// The digest's row (digests): 'building' from the claim, 'sending' just before the dot, then
+// 'sent' or 'failed' (which gives its items back to the next pass).
+class digest_ledger final : public smtp::handover_ledger {
+public:
+    digest_ledger(q::database& db, std::int64_t digest_id) : db_(db), digest_id_(digest_id) {}
+    bool sending_starts() override { return q::mark_digest_sending(db_, digest_id_); }
+    void finish(bool sent, const std::string& reply) override { q::finish_digest(db_, digest_id_, sent, reply); }
+
+private:
+    q::database& db_;
+    std::int64_t digest_id_;
+};
+
 mailbox_report one_mailbox(q::database& db, const std::string& mailbox, const pass_options& o, const std::string& sender,
                            const std::string& from) {
     mailbox_report r;
@@ -94,43 +108,35 @@ mailbox_report one_mailbox(q::database& db, const std::string& mailbox, const pa
     t.recipients.push_back({q::mailbox_key(mailbox), {}});
     if (!smtp::envelope_is_ascii(t)) t.mail_params = "SMTPUTF8";  // a UTF-8 mailbox (RFC 6531)
     t.message = mail.message;
-    bool taken = false;
-    std::string db_error;
-    smtp::handover h = smtp::send_once(t, o.hop, [&] {
-        try {
-            taken = !q::mark_digest_sending(db, claim.digest_id);
-            return !taken;
-        } catch (const std::exception& e) {
-            db_error = e.what();
-            return false;
-        }
-    });
+    digest_ledger ledger(db, claim.digest_id);
+    const smtp::handover_outcome h = smtp::deliver_exactly_once(t, o.hop, ledger);
     const std::string reply = h.reply.summary();
-    if (taken) {
-        r.what = outcome::taken_over;
-        r.detail += "the claim passed digest_lease_seconds and another pass took the items; nothing sent";
-        return r;
-    }
-    if (h.reached == smtp::handover::stage::after_dot && h.reply.code == 0) {
-        r.what = outcome::uncertain;
-        r.detail += "handed to " + o.hop.next_hop + " but no answer came (" + reply +
-                    "); it may have been delivered, so these items are not reported again";
-        return r;
-    }
-    const bool sent = h.reached == smtp::handover::stage::after_dot && h.reply.code == 250;
-    try {
-        q::finish_digest(db, claim.digest_id, sent, db_error.empty() ? reply : db_error);
-    } catch (const std::exception& e) {
-        r.what = sent ? outcome::sent : outcome::failed;
-        r.detail += reply + "; not recorded: " + e.what();
-        return r;
-    }
-    if (!db_error.empty()) {
-        r.what = outcome::failed;
-        r.detail += db_error;
-    } else {
-        r.what = sent ? outcome::sent : outcome::refused;
-        r.detail += reply.empty() ? "no answer from " + o.hop.next_hop : reply;
+    using kind = smtp::handover_outcome::kind;
+    switch (h.what) {
+        case kind::taken_over:
+            r.what = outcome::taken_over;
+            r.detail += "the claim passed digest_lease_seconds and another pass took the items; nothing sent";
+            break;
+        case kind::uncertain:
+            r.what = outcome::uncertain;
+            r.detail += "handed to " + o.hop.next_hop + " but no answer came (" + reply +
+                        "); it may have been delivered, so these items are not reported again";
+            break;
+        case kind::ledger_failure:
+            if (!h.recorded) {
+                r.what = h.accepted ? outcome::sent : outcome::failed;
+                r.detail += reply + "; not recorded: " + h.ledger_error;
+            } else {
+                r.what = outcome::failed;
+                r.detail += h.ledger_error;
+            }
+            break;
+        case kind::delivered:
+        case kind::refused:
+        case kind::unreachable:
+            r.what = h.what == kind::delivered ? outcome::sent : outcome::refused;
+            r.detail += reply.empty() ? "no answer from " + o.hop.next_hop : reply;
+            break;
     }
     return r;
 }

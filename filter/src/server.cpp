@@ -26,6 +26,7 @@
 #include "ndrguard/detector/detector.hpp"
 #include "ndrguard/smtp/message_edit.hpp"
 #include "ndrguard/smtp/client.hpp"
+#include "ndrguard/smtp/next_hop_connection.hpp"
 #include "ndrguard/smtp/server.hpp"
 #include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/database.hpp"
@@ -52,6 +53,7 @@ using smtp::make_message_id;
 using smtp::has_header;
 using smtp::well_formed_address;
 using smtp::recipient;
+using smtp::next_hop_connection;
 
 namespace {
 
@@ -68,122 +70,6 @@ std::string log_safe(std::string_view v, std::size_t max = 200) {
     return out.empty() ? "-" : out;
 }
 
-// One connection to the next hop, driven on the io thread: the pure smtp_client_session decides
-// what to send; this only moves bytes, with a timeout on every step. Reused across messages.
-class next_hop_connection : public std::enable_shared_from_this<next_hop_connection> {
-public:
-    using done_fn = std::function<void(smtp_reply)>;  // code 0: no answer (connection failed)
-
-    next_hop_connection(asio::io_context& io, const serve_config& cfg)
-        : cfg_(cfg), socket_(io), timer_(io), client_(cfg.hostname) {}
-
-    bool reusable() const { return connected_ && client_.reusable(); }
-    // The content of the last message went out: it may be queued, so it is never sent again.
-    bool content_sent() const { return client_.content_sent(); }
-
-    // `t` must stay alive until `done` runs.
-    void send(const tcp::endpoint& to, const transaction& t, done_fn done) {
-        done_ = std::move(done);
-        txn_ = &t;
-        if (connected_) return begin();
-        arm_timer();
-        socket_.async_connect(to, [self = shared_from_this()](boost::system::error_code ec) {
-            self->timer_.cancel();
-            if (ec) return self->fail();
-            boost::system::error_code ignore;
-            self->socket_.set_option(tcp::no_delay(true), ignore);
-            self->connected_ = true;
-            self->begin();
-        });
-    }
-
-    void close() {
-        boost::system::error_code ignore;
-        timer_.cancel();
-        socket_.close(ignore);
-        connected_ = false;
-    }
-
-    // An orderly end of an idle connection: QUIT without waiting (the socket buffer is empty,
-    // so it never blocks), then close; the next hop's smtpd process is free at once.
-    void quit() {
-        if (connected_) {
-            const std::string q = smtp_client_session::quit();
-            (void)::send(socket_.native_handle(), q.data(), q.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
-        close();
-    }
-
-private:
-    void begin() {
-        output_ = client_.start(*txn_);
-        drive();
-    }
-
-    void arm_timer() {
-        timer_.expires_after(std::chrono::seconds(cfg_.reinject_timeout_seconds));
-        timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-            if (!ec) {
-                boost::system::error_code ignore;
-                self->socket_.cancel(ignore);  // the pending step ends with an error
-            }
-        });
-    }
-
-    // Sends what the client wants sent, then looks at its state: done, or read the next reply.
-    void drive() {
-        if (!output_.empty()) {
-            arm_timer();
-            asio::async_write(socket_, asio::buffer(output_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                self->timer_.cancel();
-                if (ec) return self->fail();
-                self->output_.clear();
-                if (self->output_.capacity() > (1u << 20)) self->output_.shrink_to_fit();  // a big message sent: not kept in the pool
-                self->drive();
-            });
-            return;
-        }
-        auto st = client_.state();
-        if (st == smtp_client_session::status::delivered || st == smtp_client_session::status::refused)
-            return finish(client_.outcome());
-        if (st == smtp_client_session::status::broken) {
-            smtp_reply r = client_.outcome();
-            close();
-            if (r.code >= 500) r = {451, "4.3.0 Error: next hop refused the connection: " + r.text};
-            return finish(r);
-        }
-        arm_timer();
-        socket_.async_read_some(asio::buffer(input_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-            self->timer_.cancel();
-            if (ec) return self->fail();
-            self->output_ = self->client_.feed(std::string_view(self->input_.data(), n));
-            self->drive();
-        });
-    }
-
-    void fail() {
-        close();
-        finish({});
-    }
-
-    void finish(smtp_reply r) {
-        auto done = std::move(done_);
-        done_ = nullptr;
-        txn_ = nullptr;
-        done(std::move(r));
-    }
-
-    const serve_config& cfg_;
-    tcp::socket socket_;
-    asio::steady_timer timer_;
-    smtp_client_session client_;
-    bool connected_ = false;
-    const transaction* txn_ = nullptr;
-    done_fn done_;
-    std::string output_;
-    std::array<char, 16384> input_{};
-};
-
 // Idle next-hop connections (io thread only): Postfix opens a new SMTP session for most
 // messages, and a fresh connection to the next hop per message cost ~20 ms here. Each idle one
 // holds a process of the next hop's smtpd: after a burst at most next_hop_max_idle are kept
@@ -195,11 +81,11 @@ public:
 
     // Reinjects `t` (alive until `done` runs); on the io thread.
     void send(const transaction& t, std::function<void(smtp_reply)> done) {
-        if (!endpoint_) {
+        if (endpoints_.empty()) {
             try {
                 auto hp = split_host_port(cfg_.next_hop);
                 tcp::resolver resolver(io_);
-                endpoint_ = *resolver.resolve(hp->first, std::to_string(hp->second)).begin();
+                endpoints_.push_back(*resolver.resolve(hp->first, std::to_string(hp->second)).begin());
             } catch (const std::exception&) {
                 return done({0, "cannot resolve " + cfg_.next_hop});
             }
@@ -216,14 +102,14 @@ private:
             if (!c->reusable()) c.reset();
         }
         const bool reused = c != nullptr;
-        if (!c) c = std::make_shared<next_hop_connection>(io_, cfg_);
-        c->send(*endpoint_, t, [this, c, reused, &t, done = std::move(done)](smtp_reply r) mutable {
+        if (!c) c = std::make_shared<next_hop_connection>(io_, cfg_.hostname, std::chrono::seconds(cfg_.reinject_timeout_seconds));
+        c->send(endpoints_, t, [this, c, reused, &t, done = std::move(done)](smtp_reply r) mutable {
             park(c);
             // A pooled connection the next hop closed meanwhile (perhaps after a 421) fails
             // before the content went out: the message cannot be queued there, so it goes again
             // on a new connection (the other pooled ones may be as stale).
             if (r.code == 0 && reused && !c->content_sent()) return attempt(t, std::move(done), false);
-            if (r.code == 0 && r.text.empty()) r.text = cfg_.next_hop;  // "cannot reach the next hop: HOST:PORT"
+            if (r.code == 0) r.text = cfg_.next_hop;  // "cannot reach the next hop: HOST:PORT"
             done(std::move(r));
         });
     }
@@ -276,7 +162,7 @@ private:
     };
     asio::io_context& io_;
     const serve_config& cfg_;
-    std::optional<tcp::endpoint> endpoint_;
+    std::vector<tcp::endpoint> endpoints_;  // the first address of next_hop
     std::vector<idle> idle_;  // the most recently used last: taken first
     asio::steady_timer sweep_{io_};
     bool sweep_armed_ = false;

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "ndrguard/smtp/address.hpp"
+#include "ndrguard/smtp/next_hop_connection.hpp"
 
 namespace ndrguard::smtp {
 
@@ -13,85 +14,40 @@ using error_code = boost::system::error_code;
 
 namespace {
 
-// Blocking calls on an Asio socket ignore SO_RCVTIMEO (Asio waits in poll() itself), so every
-// step here is an asynchronous operation on a private io_context, run until it ends or its
-// timer fires; the timer closes the socket, which ends the operation at once.
-class deadline_socket {
-public:
-    explicit deadline_socket(int timeout_seconds) : timeout_(std::chrono::seconds(timeout_seconds)) {}
-
-    error_code connect(const std::string& host, const std::string& port) {
-        error_code not_numeric;
-        const auto address = asio::ip::make_address(host, not_numeric);
-        if (!not_numeric) {  // the usual next hop, 127.0.0.1:10026: no resolver thread
-            const tcp::endpoint to(address, static_cast<std::uint16_t>(std::stoi(port)));
-            return run_step([&](auto done) { socket_.async_connect(to, [done](error_code e) { done(e); }); });
-        }
-        tcp::resolver resolver(io_);
-        tcp::resolver::results_type found;
-        error_code ec = run_step([&](auto done) {
-            resolver.async_resolve(host, port, [&found, done](error_code e, tcp::resolver::results_type r) {
-                found = std::move(r);
-                done(e);
-            });
-        }, [&] { resolver.cancel(); });
-        if (ec) return ec;
-        return run_step([&](auto done) {
-            asio::async_connect(socket_, found, [done](error_code e, const tcp::endpoint&) { done(e); });
-        });
-    }
-
-    error_code write(std::string_view bytes) {
-        return run_step([&](auto done) {
-            asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), [done](error_code e, std::size_t) { done(e); });
-        });
-    }
-
-    error_code read_some(char* buf, std::size_t size, std::size_t& n) {
-        return run_step([&](auto done) {
-            socket_.async_read_some(asio::buffer(buf, size), [&n, done](error_code e, std::size_t got) {
-                n = got;
-                done(e);
-            });
-        });
-    }
-
-private:
-    template <class Start>
-    error_code run_step(Start start) {
-        return run_step(start, [] {});
-    }
-
-    // `start(done)` begins the operation; `abandon` stops it when the deadline passes (on top
-    // of closing the socket).
-    template <class Start, class Abandon>
-    error_code run_step(Start start, Abandon abandon) {
-        error_code result = asio::error::would_block;
-        bool expired = false;
-        asio::steady_timer timer(io_, timeout_);
-        timer.async_wait([&](error_code ec) {
-            if (ec) return;  // the step ended first
-            expired = true;
-            error_code ignore;
-            socket_.close(ignore);
-            abandon();
-        });
-        start([&](error_code ec) {
-            result = ec;
-            timer.cancel();
-        });
-        io_.restart();
-        io_.run();
-        return expired ? error_code(asio::error::timed_out) : result;
-    }
-
-    asio::io_context io_;
-    tcp::socket socket_{io_};
-    std::chrono::seconds timeout_;
-};
+// The next hop's addresses: a numeric one at once (the usual 127.0.0.1:10026: no resolver
+// thread), a name through the resolver within the step timeout. Empty with `why` set on failure.
+std::vector<tcp::endpoint> endpoints_of(asio::io_context& io, const std::string& host, std::uint16_t port,
+                                        std::chrono::seconds timeout, std::string& why) {
+    error_code not_numeric;
+    const auto address = asio::ip::make_address(host, not_numeric);
+    if (!not_numeric) return {tcp::endpoint(address, port)};
+    tcp::resolver resolver(io);
+    asio::steady_timer timer(io, timeout);
+    bool expired = false;
+    error_code result;
+    std::vector<tcp::endpoint> found;
+    timer.async_wait([&](error_code ec) {
+        if (ec) return;  // resolved first
+        expired = true;
+        resolver.cancel();
+    });
+    resolver.async_resolve(host, std::to_string(port), [&](error_code ec, tcp::resolver::results_type r) {
+        result = ec;
+        for (const auto& e : r) found.push_back(e.endpoint());
+        timer.cancel();
+    });
+    io.run();
+    io.restart();
+    if (expired) why = "no connection within " + std::to_string(timeout.count()) + " s (reinject_timeout_seconds)";
+    else if (result) why = "connection: " + result.message();
+    if (!why.empty()) found.clear();
+    return found;
+}
 
 }  // namespace
 
+// A private io_context running one next_hop_connection to its end: every step is bounded by
+// the connection's timers, so this returns within a few timeouts at most.
 handover send_once(const transaction& t, const handover_options& o, const std::function<bool()>& at_the_dot) {
     handover h;
     auto hp = split_host_port(o.next_hop);
@@ -99,41 +55,24 @@ handover send_once(const transaction& t, const handover_options& o, const std::f
         h.reply = {0, "bad next_hop " + o.next_hop};
         return h;
     }
-    deadline_socket socket(o.timeout_seconds);
-    // What a failed step says; `waiting` names what did not come in time.
-    auto failed = [&](error_code ec, std::string_view waiting) {
-        h.reply = {0, ec == asio::error::timed_out
-                          ? "no " + std::string(waiting) + " within " + std::to_string(o.timeout_seconds) + " s (reinject_timeout_seconds)"
-                          : std::string(waiting) + ": " + ec.message()};
+    const std::chrono::seconds timeout(o.timeout_seconds);
+    asio::io_context io;
+    std::string why;
+    const std::vector<tcp::endpoint> to = endpoints_of(io, hp->first, hp->second, timeout, why);
+    if (to.empty()) {
+        h.reply = {0, why.empty() ? "connection: no address for " + hp->first : why};
         return h;
-    };
-    if (error_code ec = socket.connect(hp->first, std::to_string(hp->second))) return failed(ec, "connection");
-    smtp_client_session client(o.hostname);
-    client.hold_final_dot(true);
-    std::string out = client.start(t);
-    char buf[4096];
-    while (true) {
-        if (!out.empty())
-            if (error_code ec = socket.write(out)) return failed(ec, "write");
-        out.clear();
-        auto st = client.state();
-        if (st == smtp_client_session::status::before_final_dot) {
-            if (!at_the_dot()) return h;  // closing now leaves nothing queued
-            h.reached = handover::stage::after_dot;
-            out = client.final_dot();
-            continue;
-        }
-        if (st == smtp_client_session::status::delivered || st == smtp_client_session::status::refused ||
-            st == smtp_client_session::status::broken) {
-            h.reply = client.outcome();
-            if (st == smtp_client_session::status::delivered) (void)socket.write(smtp_client_session::quit());
-            return h;
-        }
-        std::size_t n = 0;
-        if (error_code ec = socket.read_some(buf, sizeof buf, n))
-            return failed(ec, client.state() == smtp_client_session::status::connecting ? "greeting" : "reply");
-        out = client.feed(std::string_view(buf, n));
     }
+    auto connection = std::make_shared<next_hop_connection>(io, o.hostname, timeout);
+    connection->send(to, t, [&](smtp_reply r) { h.reply = std::move(r); }, at_the_dot);
+    io.run();
+    if (connection->dot_sent()) h.reached = handover::stage::after_dot;
+    if (h.reply.code == 250) {  // an orderly end: the next hop's smtpd process is free at once
+        connection->quit();
+    } else {
+        connection->close();
+    }
+    return h;
 }
 
 }  // namespace ndrguard::smtp

@@ -1,7 +1,7 @@
 #include "ndrguard/web/quarantine_services.hpp"
 
 #include "ndrguard/web/time_text.hpp"
-#include "ndrguard/filter/release.hpp"
+#include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/store.hpp"
 
 namespace ndrguard::web {
@@ -65,8 +65,8 @@ std::vector<web::item_view> database_web_services::held_for(const std::string& m
     return out;
 }
 
-filter::release_report database_web_services::release_one(q::database& db, std::int64_t id, const std::string& who) {
-    filter::release_options opt;
+release::release_report database_web_services::release_one(q::database& db, std::int64_t id, const std::string& who) {
+    release::release_options opt;
     opt.next_hop = cfg_.next_hop;
     opt.hostname = cfg_.hostname;
     opt.timeout_seconds = cfg_.reinject_timeout_seconds;
@@ -74,12 +74,12 @@ filter::release_report database_web_services::release_one(q::database& db, std::
     opt.lease = std::chrono::seconds(cfg_.release_lease_seconds);
     opt.who = who;
     opt.via = "web";
-    return filter::release_item(db, id, opt);
+    return release::release_item(db, id, opt);
 }
 
 web::release_outcome database_web_services::release(std::int64_t id, const std::string& who) {
     using k = web::release_outcome::kind;
-    using o = filter::release_report::outcome;
+    using o = release::release_report::outcome;
     q::database db(cfg_.database);
     auto r = release_one(db, id, who);
     switch (r.what) {
@@ -120,7 +120,7 @@ std::optional<web::storm_view> database_web_services::storm_of(q::database& db, 
 
 web::storm_release_outcome database_web_services::release_storm(std::int64_t storm_id, const std::string& mailbox,
                                                                 const std::string& who) {
-    using o = filter::release_report::outcome;
+    using o = release::release_report::outcome;
     q::database db(cfg_.database);
     q::list_filter f;
     f.mailbox = mailbox;

@@ -1,7 +1,8 @@
 // One digest pass: for each mailbox with held items not yet reported, claim them, compose the
 // digest and hand it to the next hop (Postfix's reinjection port, which bypasses the filter).
-// Exactly once per item: the claim is a row lock in PostgreSQL, the hand-over is recorded just
-// before the final dot (sql/0003_digests.sql says what a crash at each point leaves).
+// Exactly once per item: the claim is a row lock in PostgreSQL, the hand-over is
+// smtp::deliver_exactly_once, which records it just before the final dot
+// (sql/0003_digests.sql says what a crash at each point leaves).
 #pragma once
 
 #include <chrono>
@@ -15,15 +16,17 @@
 
 namespace ndrguard::digest {
 
+// Filled from the configuration (next_hop, hostname, reinject_timeout_seconds, digest_*,
+// web_base_url, link_ttl_days): no defaults here.
 struct pass_options {
     smtp::handover_options hop;
     std::string envelope_sender;  // "" = postmaster@hop.hostname
     std::string from;             // "" = "Mail quarantine <envelope sender>"
     std::string web_base_url;
     std::string secret;           // signs the links
-    int link_ttl_days = 14;
-    std::size_t max_listed = 50;
-    std::chrono::seconds lease{600};
+    int link_ttl_days = 0;
+    std::size_t max_listed = 0;
+    std::chrono::seconds lease{};
     std::string only_mailbox;     // "" = every mailbox with something to report
     bool dry_run = false;         // compose, claim nothing, send nothing
 };

@@ -10,10 +10,11 @@
 
 namespace ndrguard::smtp {
 
+// Filled from the configuration (next_hop, hostname, reinject_timeout_seconds): no defaults here.
 struct handover_options {
-    std::string next_hop = "127.0.0.1:10026";
-    std::string hostname = "localhost";  // our EHLO name
-    int timeout_seconds = 120;           // per connect, read or write: a deadline, never longer
+    std::string next_hop;     // host:port
+    std::string hostname;     // our EHLO name
+    int timeout_seconds = 0;  // per connect, read or write: a deadline, never longer
 };
 
 // What happened on the wire.
@@ -22,7 +23,7 @@ struct handover {
     smtp_reply reply;  // code 0: none (the text says why)
 };
 
-// Blocking, but every step (connect, each read and write) ends within timeout_seconds: a
+// Blocking (a private io_context running one next_hop_connection), but every step (connect, each read and write) ends within timeout_seconds: a
 // next hop that accepts and never answers is a failure (reply code 0), before the dot a clean
 // one. `at_the_dot` runs just before the final dot; returning false closes the connection
 // instead, which leaves nothing queued.

@@ -7,7 +7,7 @@
 
 #include "ndrguard/web/database_pool.hpp"
 #include "ndrguard/filter/config.hpp"
-#include "ndrguard/filter/release.hpp"
+#include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/store.hpp"
 #include "ndrguard/web/routes.hpp"
@@ -31,7 +31,7 @@ public:
 
 private:
     std::optional<web::storm_view> storm_of(quarantine::database& db, std::int64_t storm_id, const std::string& mailbox);
-    filter::release_report release_one(quarantine::database& db, std::int64_t id, const std::string& who);
+    release::release_report release_one(quarantine::database& db, std::int64_t id, const std::string& who);
     const filter::serve_config& cfg_;
     database_pool pool_;
 };

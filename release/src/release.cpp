@@ -1,21 +1,18 @@
-#include "ndrguard/filter/release.hpp"
+#include "ndrguard/release/release.hpp"
 
-#include "ndrguard/smtp/handover.hpp"
-#include "ndrguard/smtp/message_edit.hpp"
-#include "ndrguard/smtp/client.hpp"
-#include "ndrguard/filter/config.hpp"
 #include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/smtp/client.hpp"
+#include "ndrguard/smtp/exactly_once.hpp"
+#include "ndrguard/smtp/message_edit.hpp"
 
-namespace ndrguard::filter {
+namespace ndrguard::release {
 
 namespace q = ndrguard::quarantine;
 using smtp::transaction;
-using smtp::send_once;
-using smtp::handover;
+using smtp::handover_outcome;
 using smtp::remove_fields;
 using smtp::with_header_on_top;
 using smtp::envelope_is_ascii;
-using smtp::queue_id_of;
 using outcome = release_report::outcome;
 
 std::string_view to_string(outcome o) {
@@ -33,9 +30,24 @@ std::string_view to_string(outcome o) {
     return "unknown";
 }
 
+namespace {
+
+// The release attempt's rows (quarantine_releases): 'started' by begin_release, 'sent' just
+// before the dot, then 'done' or 'failed'.
+class release_ledger final : public smtp::handover_ledger {
+public:
+    release_ledger(q::database& db, std::int64_t attempt_id) : db_(db), attempt_id_(attempt_id) {}
+    bool sending_starts() override { return q::mark_release_sent(db_, attempt_id_); }
+    void finish(bool delivered, const std::string& reply) override { q::finish_release(db_, attempt_id_, delivered, reply); }
+
+private:
+    q::database& db_;
+    std::int64_t attempt_id_;
+};
+
+}  // namespace
 
 release_report release_item(q::database& db, std::int64_t item_id, const release_options& o) {
-    release_report report;
     q::release_claim claim;
     try {
         claim = q::begin_release(db, item_id, o.who, o.via, o.lease, o.force);
@@ -61,38 +73,27 @@ release_report release_item(q::database& db, std::int64_t item_id, const release
     remove_fields(message, {o.verdict_header, "X-NDRGuard", "X-NDRGuard-Released"});
     t.message = with_header_on_top(message, "X-NDRGuard-Released",
                                    "id=" + std::to_string(item_id) + " attempt=" + std::to_string(claim.attempt_id));
-    bool db_failed = false;
-    std::string db_error;
-    handover h = send_once(t, {o.next_hop, o.hostname, o.timeout_seconds}, [&] {
-        try {
-            return q::mark_release_sent(db, claim.attempt_id);  // false: taken over meanwhile
-        } catch (const std::exception& e) {
-            db_failed = true;
-            db_error = e.what();
-            return false;
-        }
-    });
+    release_ledger ledger(db, claim.attempt_id);
+    const handover_outcome h = smtp::deliver_exactly_once(t, {o.next_hop, o.hostname, o.timeout_seconds}, ledger);
     const std::string reply_text = h.reply.summary();
-    if (h.reached == handover::stage::after_dot && h.reply.code == 0) {
-        // The message may be in the next hop's queue: never send it again on our own.
-        return {outcome::uncertain,
-                "the message was handed to " + o.next_hop + " but no answer came (" + reply_text +
-                    "); it may have been queued, so it is not sent again (release --force would)",
-                {}};
+    switch (h.what) {
+        case handover_outcome::kind::delivered: return {outcome::released, reply_text, h.queue_id};
+        case handover_outcome::kind::uncertain:
+            // The message may be in the next hop's queue: never send it again on our own.
+            return {outcome::uncertain,
+                    "the message was handed to " + o.next_hop + " but no answer came (" + reply_text +
+                        "); it may have been queued, so it is not sent again (release --force would)",
+                    {}};
+        case handover_outcome::kind::ledger_failure:
+            if (h.accepted && !h.recorded)
+                return {outcome::uncertain, "delivered (" + reply_text + ") but not recorded: " + h.ledger_error, h.queue_id};
+            return {outcome::database_failure, h.ledger_error, {}};
+        case handover_outcome::kind::taken_over:  // another request superseded this attempt: nothing sent
+        case handover_outcome::kind::unreachable:
+            return {outcome::unreachable, "next hop " + o.next_hop + ": " + (reply_text.empty() ? "no answer" : reply_text), {}};
+        case handover_outcome::kind::refused: break;
     }
-    const bool delivered = h.reached == handover::stage::after_dot && h.reply.code == 250;
-    try {
-        q::finish_release(db, claim.attempt_id, delivered, reply_text);
-    } catch (const std::exception& e) {
-        if (delivered)
-            return {outcome::uncertain, "delivered (" + reply_text + ") but not recorded: " + std::string(e.what()), queue_id_of(h.reply)};
-        return {outcome::database_failure, e.what(), {}};
-    }
-    if (delivered) return {outcome::released, reply_text, queue_id_of(h.reply)};
-    if (db_failed) return {outcome::database_failure, db_error, {}};
-    if (h.reached == handover::stage::before_dot && h.reply.code == 0)
-        return {outcome::unreachable, "next hop " + o.next_hop + ": " + (reply_text.empty() ? "no answer" : reply_text), {}};
     return {outcome::refused, "next hop " + o.next_hop + " answered " + reply_text, {}};
 }
 
-}  // namespace ndrguard::filter
+}  // namespace ndrguard::release
