@@ -248,15 +248,8 @@ int run_quarantine(const std::vector<std::string>& args) {
         }
         if (sub == "release") {
             if (ids.empty()) return usage_error("release wants at least one ID");
-            release::release_options o;
-            o.next_hop = cfg.next_hop;
-            o.hostname = cfg.hostname;
-            o.timeout_seconds = cfg.reinject_timeout_seconds;
-            o.verdict_header = cfg.verdict_header;
-            o.lease = std::chrono::seconds(cfg.release_lease_seconds);
+            release::release_options o = web::release_options_of(cfg, by, "cli");
             o.force = force;
-            o.who = by;
-            o.via = "cli";
             int status = 0;
             for (auto id : ids) {
                 auto r = release::release_item(db, id, o);

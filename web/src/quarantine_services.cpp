@@ -65,16 +65,20 @@ std::vector<web::item_view> database_web_services::held_for(const std::string& m
     return out;
 }
 
-release::release_report database_web_services::release_one(q::database& db, std::int64_t id, const std::string& who) {
+release::release_options release_options_of(const filter::serve_config& cfg, std::string who, std::string via) {
     release::release_options opt;
-    opt.next_hop = cfg_.next_hop;
-    opt.hostname = cfg_.hostname;
-    opt.timeout_seconds = cfg_.reinject_timeout_seconds;
-    opt.verdict_header = cfg_.verdict_header;
-    opt.lease = std::chrono::seconds(cfg_.release_lease_seconds);
-    opt.who = who;
-    opt.via = "web";
-    return release::release_item(db, id, opt);
+    opt.next_hop = cfg.next_hop;
+    opt.hostname = cfg.hostname;
+    opt.timeout_seconds = cfg.reinject_timeout_seconds;
+    opt.verdict_header = cfg.verdict_header;
+    opt.lease = std::chrono::seconds(cfg.release_lease_seconds);
+    opt.who = std::move(who);
+    opt.via = std::move(via);
+    return opt;
+}
+
+release::release_report database_web_services::release_one(q::database& db, std::int64_t id, const std::string& who) {
+    return release::release_item(db, id, release_options_of(cfg_, who, "web"));
 }
 
 web::release_outcome database_web_services::release(std::int64_t id, const std::string& who) {

@@ -14,6 +14,10 @@
 
 namespace ndrguard::web {
 
+// A release as the configuration says (next_hop, hostname, reinject_timeout_seconds,
+// verdict_header, release_lease_seconds); `who` and `via` for the audit. The pages' and the CLI's.
+release::release_options release_options_of(const filter::serve_config& cfg, std::string who, std::string via);
+
 // A held item as the pages and the JSON form (held_item_json) show it.
 item_view view_of(const quarantine::item_summary& s);
 
