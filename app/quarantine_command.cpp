@@ -15,7 +15,10 @@
 #include "ndrguard/web/held_item_json.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/release/release.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/digest_ledger.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/retention.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 
 namespace ndrguard::app {
 
@@ -26,7 +29,7 @@ const char* const quarantine_usage =
     "usage: ndrguard quarantine SUBCOMMAND [ARGS] [--config FILE] [--set KEY=VALUE] [--db CONNINFO]\n"
     "\n"
     "The messages ndrguard holds, and the storms it saw. Reads the serve configuration (database,\n"
-    "next_hop, hostname, reinject_timeout_seconds, quarantine_retention_days).\n"
+    "next_hop, hostname, reinject_timeout_seconds, the retention and storm window).\n"
     "\n"
     "  list [--mailbox M] [--since T] [--state S] [--limit N] [--json]\n"
     "                       held messages, oldest first (--state held|releasing|released|deleted|all,\n"
@@ -41,8 +44,9 @@ const char* const quarantine_usage =
     "                       a release link for each held message (web_base_url/release/...), or\n"
     "                       the link to a mailbox's page of held messages (web_base_url/held/...);\n"
     "                       valid link_ttl_days; signed with web_secret_file, created if missing\n"
-    "  purge --expired      drop the days older than quarantine_retention_days, and the storms that\n"
-    "                       ended before (serve does it hourly)\n"
+    "  purge --expired      apply the retention serve applies hourly: the held days older than\n"
+    "                       quarantine_retention_days and the storms that ended before, the sent\n"
+    "                       log's days older than sent_log_retention_days, stale storm counters\n"
     "  storms [--mailbox M] [--since T] [--json]\n"
     "                       storms: mailbox, start, end, counts by verdict and action, top reporting\n"
     "                       MTAs, sample subjects (--since default: 7d)\n"
@@ -305,11 +309,13 @@ int run_quarantine(const std::vector<std::string>& args) {
         }
         if (sub == "purge") {
             if (!expired) return usage_error("purge wants --expired");
-            auto first_kept = q::utc_day(now) - std::chrono::days(cfg.quarantine_retention_days);
-            auto r = q::expire_quarantine(db, first_kept);
-            auto storms_gone = q::expire_storms(db, now - std::chrono::days(cfg.quarantine_retention_days));
-            std::cout << "ndrguard quarantine: purged days=" << r.days_dropped << " still_held_items=" << r.items_dropped
-                      << " storms=" << storms_gone << " first_kept=" << q::iso_date(first_kept) << "\n";
+            const auto r = q::apply_retention(db, {cfg.sent_log_retention_days, cfg.quarantine_retention_days,
+                                                   std::chrono::seconds(cfg.storm_window_seconds)}, now);
+            std::cout << "ndrguard quarantine: purged days=" << r.quarantine.days_dropped
+                      << " still_held_items=" << r.quarantine.items_dropped << " storms=" << r.storms_dropped
+                      << " first_kept=" << q::iso_date(r.quarantine_first_kept) << " sent_log_days=" << r.sent_log_days_dropped
+                      << " sent_log_first_kept=" << q::iso_date(r.sent_log_first_kept)
+                      << " counter_buckets=" << r.counter_buckets_dropped << "\n";
             return 0;
         }
         if (sub == "storms") {

@@ -46,8 +46,10 @@ GRANT USAGE ON SEQUENCE digests_id_seq TO ndrguard_digest;
 GRANT SELECT, INSERT, UPDATE ON ndrguard_totals TO ndrguard_digest;
 
 -- quarantine (the command line): what serve may do with held messages and storms, plus
--- deleting and purging; reads digests.
-GRANT SELECT ON sent_log, ndr_counts TO ndrguard_admin;
+-- deleting and purging (purge --expired applies the whole retention: quarantine/retention.hpp);
+-- reads digests.
+GRANT SELECT ON sent_log TO ndrguard_admin;
+GRANT SELECT, DELETE ON ndr_counts TO ndrguard_admin;
 GRANT SELECT, DELETE ON digests TO ndrguard_admin;
 GRANT SELECT, INSERT, UPDATE ON ndrguard_totals TO ndrguard_admin;
 GRANT SELECT, UPDATE, DELETE ON storms TO ndrguard_admin;

@@ -3,7 +3,7 @@
 #include <openssl/rand.h>
 
 #include "ndrguard/digest/compose.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/digest_ledger.hpp"
 #include "ndrguard/smtp/exactly_once.hpp"
 #include "ndrguard/web/release_token.hpp"
 

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "ndrguard/quarantine/database.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/metrics_queries.hpp"
 
 namespace ndrguard::filter {
 

@@ -31,7 +31,10 @@
 #include "ndrguard/quarantine/async_lookup.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/retention.hpp"
+#include "ndrguard/quarantine/sent_log.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 
 namespace ndrguard::filter {
 
@@ -192,6 +195,10 @@ q::storm_settings storm_settings_of(const serve_config& c) {
 
 q::quarantine_caps caps_of(const serve_config& c) {
     return {c.quarantine_max_items, c.quarantine_max_mb * 1024 * 1024};
+}
+
+q::retention_policy retention_policy_of(const serve_config& c) {
+    return {c.sent_log_retention_days, c.quarantine_retention_days, std::chrono::seconds(c.storm_window_seconds)};
 }
 
 // Only bounces count towards a storm; read receipts and abuse reports are not NDRs.
@@ -990,23 +997,19 @@ void filter_server::stop() {
     m.sessions_done.notify_all();  // run() waits for this
 }
 
-// Drops sent-log days older than the retention, now and every hour, until stop().
+// Applies the retention (quarantine/retention.hpp), now and every hour, until stop().
 void filter_server::impl::retention_loop() {
     while (!stopping) {
         try {
             q::database db(cfg.database);
-            q::sent_log sent(db);
-            auto first_kept = q::utc_day(std::chrono::system_clock::now()) - std::chrono::days(cfg.sent_log_retention_days);
-            std::size_t dropped = sent.drop_days_before(first_kept);
-            if (dropped > 0)
-                write_log("ndrguard: retention dropped_days=" + std::to_string(dropped) + " first_kept=" + q::iso_date(first_kept));
-            auto first_held = q::utc_day(std::chrono::system_clock::now()) - std::chrono::days(cfg.quarantine_retention_days);
-            auto expired = q::expire_quarantine(db, first_held);
-            // Storms are kept as long as what they held.
-            q::expire_storms(db, std::chrono::system_clock::now() - std::chrono::days(cfg.quarantine_retention_days));
-            if (expired.days_dropped > 0)
-                write_log("ndrguard: quarantine expiry dropped_days=" + std::to_string(expired.days_dropped) +
-                          " still_held_items=" + std::to_string(expired.items_dropped) + " first_kept=" + q::iso_date(first_held));
+            const auto r = q::apply_retention(db, retention_policy_of(cfg), std::chrono::system_clock::now());
+            if (r.sent_log_days_dropped > 0)
+                write_log("ndrguard: retention dropped_days=" + std::to_string(r.sent_log_days_dropped) +
+                          " first_kept=" + q::iso_date(r.sent_log_first_kept));
+            if (r.quarantine.days_dropped > 0)
+                write_log("ndrguard: quarantine expiry dropped_days=" + std::to_string(r.quarantine.days_dropped) +
+                          " still_held_items=" + std::to_string(r.quarantine.items_dropped) +
+                          " first_kept=" + q::iso_date(r.quarantine_first_kept));
         } catch (const std::exception& e) {
             write_log("ndrguard: retention error=" + log_safe(e.what(), 300));
         }
@@ -1020,7 +1023,6 @@ void filter_server::impl::retention_loop() {
 void filter_server::impl::storm_sync_loop() {
     std::unique_ptr<q::database> db;
     std::set<std::int64_t> open_storms;  // to log starts and ends once
-    auto last_expiry = std::chrono::steady_clock::time_point{};
     auto last_first_day = std::chrono::steady_clock::time_point{};
     bool failing = false;
     while (true) {
@@ -1058,10 +1060,6 @@ void filter_server::impl::storm_sync_loop() {
                 auto days = q::sent_log(*db).days();
                 first_sent_day = days.empty() ? -2 : static_cast<long long>(days.front().time_since_epoch().count());
                 last_first_day = std::chrono::steady_clock::now();
-            }
-            if (std::chrono::steady_clock::now() - last_expiry > std::chrono::minutes(10)) {
-                q::expire_counters(*db, now - storms.settings().window - std::chrono::hours(1));
-                last_expiry = std::chrono::steady_clock::now();
             }
             if (failing) write_log("ndrguard: storm counters written again");
             failing = false;

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "ndrguard/quarantine/database.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 
 namespace ndrguard::quarantine {
 
@@ -139,6 +141,48 @@ inline std::vector<day> day_partitions(pqxx::connection& conn, const std::string
     std::sort(out.begin(), out.end());
     return out;
 }
+
+// Shared by the store's domains (storms.cpp, held_items.cpp, release_ledger.cpp,
+// digest_ledger.cpp, metrics_queries.cpp).
+
+inline std::string ids_literal(const std::vector<std::int64_t>& ids) { return bigint_array_literal(ids); }
+
+// Text columns must be valid UTF-8 without NUL; envelope fields are raw bytes from the network.
+// What is a key or is sent again (mailboxes, senders, Message-IDs, queue ids, recipients) goes
+// through the reversible escape of sql_text.hpp and comes back exactly; display-only texts
+// (subjects, reporting MTAs, replies) are cut and their bad bytes replaced (display_text).
+inline std::string key_text(std::string_view s) { return to_db_text(s); }
+
+inline std::vector<std::string> key_texts(const std::vector<std::string>& v) {
+    std::vector<std::string> out;
+    for (const auto& s : v) out.push_back(to_db_text(s));
+    return out;
+}
+
+inline std::vector<std::string> display_texts(const std::vector<std::string>& v) {
+    std::vector<std::string> out;
+    for (const auto& s : v) out.push_back(display_text(s, 998));
+    return out;
+}
+
+// A held item's columns, as summary_of reads them (held_items.cpp).
+inline constexpr const char* item_columns =
+    "id, extract(epoch FROM held_at)::float8, mailbox, sender, class, verification, state, reporting_mta, subject, "
+    "original_subject, array_to_string(reasons, chr(31)), array_to_string(notes, chr(31)), "
+    "array_to_string(message_ids, chr(31)), coalesce(storm_id, 0), size, original_recipient";
+item_summary summary_of(const pqxx::row& r);
+// Adjusts a mailbox's held totals (never below zero) when items leave the held state (held_items.cpp).
+void adjust_usage(pqxx::work& txn, const std::string& mailbox, std::int64_t items, std::int64_t bytes);
+
+// A storm's columns, as storm_records reads them (with its top reporters; storms.cpp).
+inline constexpr const char* storm_columns =
+    "id, mailbox, extract(epoch FROM started_at)::float8, extract(epoch FROM quiet_since)::float8, "
+    "extract(epoch FROM ended_at)::float8, verified, forged, unverifiable, delivered, rejected, quarantined, dropped, "
+    "array_to_string(sample_subjects, chr(31))";
+std::vector<storm_record> storm_records(pqxx::transaction_base& txn, const pqxx::result& rows);
+
+// Adds to a running total of sql/0006 (read by the metrics; metrics_queries.cpp).
+void add_total(pqxx::work& txn, const char* name, std::int64_t n);
 
 }  // namespace pg
 }  // namespace ndrguard::quarantine

@@ -1,6 +1,6 @@
 #include "ndrguard/release/release.hpp"
 
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/release_ledger.hpp"
 #include "ndrguard/smtp/client.hpp"
 #include "ndrguard/smtp/exactly_once.hpp"
 #include "ndrguard/smtp/message_edit.hpp"

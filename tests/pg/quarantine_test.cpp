@@ -22,7 +22,12 @@
 #include "ndrguard/quarantine/async_lookup.hpp"
 #include "frozen_backend.hpp"
 #include "ndrguard/quarantine/database.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/digest_ledger.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/metrics_queries.hpp"
+#include "ndrguard/quarantine/release_ledger.hpp"
+#include "ndrguard/quarantine/sent_log.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 
 namespace q = ndrguard::quarantine;
 using namespace std::chrono;

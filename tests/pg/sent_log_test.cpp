@@ -16,6 +16,7 @@
 
 #include "frozen_backend.hpp"
 #include "ndrguard/quarantine/database.hpp"
+#include "ndrguard/quarantine/sent_log.hpp"
 #include "ndrguard/quarantine/sql_text.hpp"
 
 namespace q = ndrguard::quarantine;

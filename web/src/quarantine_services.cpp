@@ -2,7 +2,9 @@
 
 #include "ndrguard/web/time_text.hpp"
 #include "ndrguard/release/release.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
+#include "ndrguard/quarantine/metrics_queries.hpp"
+#include "ndrguard/quarantine/storms.hpp"
 
 namespace ndrguard::web {
 

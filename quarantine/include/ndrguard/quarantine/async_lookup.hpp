@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "ndrguard/quarantine/database.hpp"
+#include "ndrguard/quarantine/sent_log.hpp"
 #include "ndrguard/quarantine/sent_log_writer.hpp"
 
 struct pg_conn;  // libpq's PGconn, kept out of this header

@@ -1,4 +1,5 @@
-// PostgreSQL access for ndrguard: schema migrations and the sent log. The only code that talks
+// PostgreSQL access for ndrguard: connections and schema migrations (the domains have their own
+// headers: sent_log.hpp, storms.hpp, held_items.hpp, ...). This library is the only code that talks
 // SQL. Every failure surfaces as database_error, which the filter turns into an SMTP 451 so
 // that Postfix keeps the message and retries.
 #pragma once
@@ -7,7 +8,6 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -86,43 +86,5 @@ struct migration_report {
 // it (serve does), since a migration can rewrite a big table.
 inline constexpr std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
 migration_report migrate(database& db, const std::filesystem::path& sql_dir);
-
-// The sent log (sql/0001_sent_log.sql).
-struct sent_message {
-    std::string message_id;  // as written in the header; normalised here
-    std::string sender;
-    std::vector<std::string> recipients;
-    std::chrono::system_clock::time_point sent_at;
-};
-
-struct sent_match {
-    std::string message_id;  // normalised
-    std::chrono::system_clock::time_point sent_at;  // its latest send
-};
-
-class sent_log {
-public:
-    explicit sent_log(database& db) : db_(db) {}
-
-    // Records a batch in one transaction (one INSERT for the whole batch, the day partitions
-    // created first when missing). Messages whose id does not normalise are skipped; the
-    // number recorded is returned.
-    std::size_t record(const std::vector<sent_message>& batch);
-
-    // Which of these ids (raw or normalised) were sent on or after `since`.
-    std::vector<sent_match> lookup(const std::vector<std::string>& message_ids,
-                                   std::chrono::system_clock::time_point since);
-
-    // Drops whole days before `first_kept`; returns how many day partitions went.
-    std::size_t drop_days_before(day first_kept);
-
-    // The days present, oldest first.
-    std::vector<day> days();
-
-private:
-    void ensure_partition(day d);
-    database& db_;
-    std::set<day> known_days_;
-};
 
 }  // namespace ndrguard::quarantine

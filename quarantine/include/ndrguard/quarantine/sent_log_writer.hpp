@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/group_commit.hpp"
+#include "ndrguard/quarantine/sent_log.hpp"
 
 namespace ndrguard::quarantine {
 

@@ -3,7 +3,7 @@
 //
 // Each instance adds up the bounces it sees per mailbox and time bucket in memory (`observe`);
 // a sync thread hands those deltas to PostgreSQL a few times a second (`take_pending`, then
-// storm_sync in store.hpp) and feeds back what the database says of the same mailboxes: the
+// storm_sync in storms.hpp) and feeds back what the database says of the same mailboxes: the
 // window count summed over every instance, and the open storm if there is one (`apply_sync`).
 // So instances agree on the state after one sync, and between syncs an instance also counts what
 // it has not written yet: a storm is noticed on the message that crosses the threshold.

@@ -9,7 +9,7 @@
 #include "ndrguard/filter/config.hpp"
 #include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/database.hpp"
-#include "ndrguard/quarantine/store.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
 #include "ndrguard/web/routes.hpp"
 
 namespace ndrguard::web {
