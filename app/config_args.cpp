@@ -8,9 +8,10 @@
 
 namespace ndrguard::app {
 
-config_args parse_config_args(const std::vector<std::string>& args) {
+config_args read_config_args(const std::vector<std::string>& args) {
     config_args out;
-    if (const char* db = std::getenv("NDRGUARD_DB")) out.cfg.database = db;
+    filter::config_reader reader;
+    if (const char* db = std::getenv("NDRGUARD_DB")) reader.set("database", db, "$NDRGUARD_DB");
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         const bool ours = a == "--config" || a == "--set" || a == "--db" || a == "--sql-dir";
@@ -31,17 +32,25 @@ config_args parse_config_args(const std::vector<std::string>& args) {
                 continue;
             }
             std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            for (auto& e : filter::apply_config_text(out.cfg, text, v)) out.errors.push_back(e);
+            reader.read_text(text, v);
         } else if (a == "--set") {
             auto eq = v.find('=');
-            std::string e = eq == std::string::npos ? "want KEY=VALUE" : out.cfg.set(v.substr(0, eq), v.substr(eq + 1));
-            if (!e.empty()) out.errors.push_back("--set " + v + ": " + e);
+            if (eq == std::string::npos) out.errors.push_back("--set " + v + ": want KEY=VALUE");
+            else reader.set(v.substr(0, eq), v.substr(eq + 1), "--set " + v);
         } else if (a == "--db") {
-            out.cfg.database = v;
+            reader.set("database", v, "--db");
         } else {
             out.sql_dir = v;
         }
     }
+    // Every source is read: the checks across keys, whatever source each value came from.
+    for (auto& e : reader.finish()) out.errors.push_back(std::move(e));
+    out.cfg = std::move(reader.config());
+    return out;
+}
+
+config_args parse_config_args(const std::vector<std::string>& args) {
+    config_args out = read_config_args(args);
     // Every connection any command makes carries the deadlines (database_timeout_ms).
     if (out.errors.empty()) {
         try {

@@ -17,7 +17,9 @@ struct config_args {
     bool bad_usage = false;           // an option without its value
 };
 
-// $NDRGUARD_DB first, then the options in order.
+// $NDRGUARD_DB first, then the options in order; then the checks across keys, once.
+config_args read_config_args(const std::vector<std::string>& args);
+// The same, with the database deadlines added to the conninfo (what commands connect with).
 config_args parse_config_args(const std::vector<std::string>& args);
 
 }  // namespace ndrguard::app

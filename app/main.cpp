@@ -1,9 +1,12 @@
-// ndrguard: the one command. Dispatches to a subcommand; nothing else lives here.
-#include <cstring>
+// ndrguard: the one command. A table of subcommands (name, one line of help, function, usage);
+// nothing else lives here. `ndrguard --help` is written from the table, so it lists them all.
+#include <iomanip>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "config_command.hpp"
 #include "digest_command.hpp"
 #include "migrate_command.hpp"
 #include "quarantine_command.hpp"
@@ -12,55 +15,73 @@
 
 namespace {
 
-const char* const usage =
-    "usage: ndrguard COMMAND [OPTIONS]\n"
-    "\n"
-    "Backscatter and NDR-storm detector for Postfix.\n"
-    "\n"
-    "Commands:\n"
-    "  scan [--json] PATH...   classify message files, directories (recursively) and mbox files\n"
-    "  migrate [--db CONNINFO] apply the PostgreSQL schema migrations (sql/)\n"
-    "  serve [--config FILE]   run the Postfix content filter (after- or before-queue)\n"
-    "  quarantine SUBCOMMAND   list, show, release, delete and purge held messages; storms\n"
-    "  digest [--mailbox M]    mail each mailbox what was held for it, with release links\n"
-    "  help [COMMAND]          show this text, or a command's own help\n"
-    "\n"
-    "Options:\n"
-    "  -h, --help              show this text\n"
-    "  --version               print the version\n";
+namespace app = ndrguard::app;
+
+struct subcommand {
+    std::string_view name;
+    std::string_view synopsis;  // the name and its main options, as in the usage's list
+    std::string_view help;      // one line
+    int (*run)(const std::vector<std::string>& args);
+    const char* const* usage;  // the command's own --help
+};
+
+const subcommand commands[] = {
+    {"scan", "scan [--json] PATH... | scan --expect SAMPLE...", "classify message files, directories (recursively) and mbox files; write a sample's .expect", app::run_scan,
+     &app::scan_usage},
+    {"migrate", "migrate [--db CONNINFO]", "apply the PostgreSQL schema migrations (sql/)", app::run_migrate, &app::migrate_usage},
+    {"serve", "serve [--config FILE]", "run the Postfix content filter (after- or before-queue)", app::run_serve, &app::serve_usage},
+    {"config", "config [-d | -n]", "print the effective settings, the defaults, or those not at the default", app::run_config,
+     &app::config_usage},
+    {"quarantine", "quarantine SUBCOMMAND", "list, show, release, delete and purge held messages; storms", app::run_quarantine,
+     &app::quarantine_usage},
+    {"digest", "digest [--mailbox M]", "mail each mailbox what was held for it, with release links", app::run_digest,
+     &app::digest_usage},
+};
+
+const subcommand* find_command(std::string_view name) {
+    for (const auto& c : commands)
+        if (c.name == name) return &c;
+    return nullptr;
+}
+
+void print_usage(std::ostream& out) {
+    out << "usage: ndrguard COMMAND [OPTIONS]\n\nBackscatter and NDR-storm detector for Postfix.\n\nCommands:\n";
+    auto line = [&](std::string_view left, std::string_view right) {
+        out << "  " << std::left << std::setw(24) << left << (left.size() >= 24 ? " " : "") << right << "\n";
+    };
+    for (const auto& c : commands) line(c.synopsis, c.help);
+    line("help [COMMAND]", "show this text, or a command's own help (also: COMMAND --help)");
+    out << "\nOptions:\n";
+    line("-h, --help", "show this text");
+    line("--version", "print the version");
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) {
-        std::cerr << usage;
+        print_usage(std::cerr);
         return 2;
     }
-    const std::string command = args.front();
+    const std::string name = args.front();
     std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (command == "-h" || command == "--help") {
-        std::cout << usage;
+    if (name == "-h" || name == "--help") {
+        print_usage(std::cout);
         return 0;
     }
-    if (command == "help") {
-        if (!rest.empty() && rest.front() == "scan") std::cout << ndrguard::app::scan_usage;
-        else if (!rest.empty() && rest.front() == "migrate") std::cout << ndrguard::app::migrate_usage;
-        else if (!rest.empty() && rest.front() == "serve") std::cout << ndrguard::app::serve_usage;
-        else if (!rest.empty() && rest.front() == "quarantine") std::cout << ndrguard::app::quarantine_usage;
-        else if (!rest.empty() && rest.front() == "digest") std::cout << ndrguard::app::digest_usage;
-        else std::cout << usage;
+    if (name == "help") {
+        const subcommand* c = rest.empty() ? nullptr : find_command(rest.front());
+        if (c) std::cout << *c->usage;
+        else print_usage(std::cout);
         return 0;
     }
-    if (command == "--version" || command == "version") {
+    if (name == "--version" || name == "version") {
         std::cout << "ndrguard " << NDRGUARD_VERSION << "\n";
         return 0;
     }
-    if (command == "scan") return ndrguard::app::run_scan(rest);
-    if (command == "migrate") return ndrguard::app::run_migrate(rest);
-    if (command == "serve") return ndrguard::app::run_serve(rest);
-    if (command == "digest") return ndrguard::app::run_digest(rest);
-    if (command == "quarantine") return ndrguard::app::run_quarantine(rest);
-    std::cerr << "ndrguard: unknown command '" << command << "'\n\n" << usage;
+    if (const subcommand* c = find_command(name)) return c->run(rest);
+    std::cerr << "ndrguard: unknown command '" << name << "'\n\n";
+    print_usage(std::cerr);
     return 2;
 }

@@ -10,8 +10,9 @@
 #include <optional>
 
 #include "config_args.hpp"
-#include "time_text.hpp"
-#include "web_services.hpp"
+#include "ndrguard/web/time_text.hpp"
+#include "ndrguard/web/quarantine_services.hpp"
+#include "ndrguard/web/held_item_json.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/digest_ledger.hpp"
@@ -59,7 +60,7 @@ const char* const quarantine_usage =
 
 namespace {
 
-std::string iso(clock_time t) { return utc_text(t, "%Y-%m-%dT%H:%M:%SZ"); }
+std::string iso(clock_time t) { return web::utc_text(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
 std::optional<clock_time> parse_time(const std::string& v, clock_time now) {
     if (v.size() >= 2 && (v.back() == 'm' || v.back() == 'h' || v.back() == 'd')) {
@@ -104,24 +105,8 @@ std::string joined(const std::vector<std::string>& v, const char* sep = ",") {
     return out;
 }
 
-nlohmann::json item_json(const q::item_summary& s) {
-    return {{"id", s.id},
-            {"held_at", iso(s.held_at)},
-            {"mailbox", s.mailbox},
-            {"sender", s.sender},
-            {"class", s.klass},
-            {"verification", s.verification},
-            {"state", s.state},
-            {"reasons", s.reasons},
-            {"notes", s.notes},
-            {"message_ids", s.message_ids},
-            {"reporting_mta", s.reporting_mta},
-            {"subject", s.subject},
-            {"original_subject", s.original_subject},
-            {"original_recipient", s.original_recipient},
-            {"storm_id", s.storm_id},
-            {"size", s.size}};
-}
+// The one JSON form of a held item, the admin API's too.
+nlohmann::json item_json(const q::item_summary& s) { return web::held_item_json(web::view_of(s)); }
 
 // Text output is for a terminal: no control characters from the message get through.
 std::string printable(std::string_view s, std::size_t max = 80) {
@@ -267,15 +252,8 @@ int run_quarantine(const std::vector<std::string>& args) {
         }
         if (sub == "release") {
             if (ids.empty()) return usage_error("release wants at least one ID");
-            release::release_options o;
-            o.next_hop = cfg.next_hop;
-            o.hostname = cfg.hostname;
-            o.timeout_seconds = cfg.reinject_timeout_seconds;
-            o.verdict_header = cfg.verdict_header;
-            o.lease = std::chrono::seconds(cfg.release_lease_seconds);
+            release::release_options o = web::release_options_of(cfg, by, "cli");
             o.force = force;
-            o.who = by;
-            o.via = "cli";
             int status = 0;
             for (auto id : ids) {
                 auto r = release::release_item(db, id, o);
@@ -313,7 +291,11 @@ int run_quarantine(const std::vector<std::string>& args) {
                 return 1;
             }
             int status = 0;
-            if (!mailbox.empty()) std::cout << q::mailbox_key(mailbox) << " " << list_link(cfg, secret, q::mailbox_key(mailbox)) << "\n";
+            const auto now_seconds = static_cast<std::int64_t>(std::time(nullptr));
+            auto links_of = [&](const std::string& key) {
+                return web::mailbox_links::valid_for_days(cfg.web_base_url, key, secret, cfg.link_ttl_days, now_seconds);
+            };
+            if (!mailbox.empty()) std::cout << q::mailbox_key(mailbox) << " " << links_of(q::mailbox_key(mailbox)).list() << "\n";
             for (auto id : ids) {
                 auto item = q::get_item(db, id);
                 if (!item) {
@@ -321,7 +303,7 @@ int run_quarantine(const std::vector<std::string>& args) {
                     status = 1;
                     continue;
                 }
-                std::cout << id << " " << release_link(cfg, secret, id, item->summary.mailbox) << "\n";
+                std::cout << id << " " << links_of(item->summary.mailbox).release(id) << "\n";
             }
             return status;
         }

@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "config_args.hpp"
-#include "metrics.hpp"
-#include "web_services.hpp"
+#include "ndrguard/filter/metrics_exposition.hpp"
+#include "ndrguard/web/quarantine_services.hpp"
 #include "ndrguard/web/http_server.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/filter/config.hpp"
@@ -32,7 +32,7 @@ const char* const serve_usage =
     "migrated at start. One log line per message on stderr (key=value; written out every 100 ms).\n"
     "\n"
     "  --config FILE     settings file (key = value; every key, default and unit is listed in\n"
-    "                    deploy/ndrguard.conf)\n"
+    "                    deploy/ndrguard.conf; `ndrguard config -d` prints the defaults)\n"
     "  --set KEY=VALUE   one setting, after the file (repeatable)\n"
     "  --db CONNINFO     same as --set database=CONNINFO (default: $NDRGUARD_DB)\n"
     "  --sql-dir DIR     migrations (default: " NDRGUARD_DEFAULT_SQL_DIR ")\n"
@@ -118,7 +118,7 @@ int run_serve(const std::vector<std::string>& args) {
     // The release pages, when web_listen is set.
     std::unique_ptr<web::http_server> pages;
     std::string secret, admin_token;
-    database_web_services services(cfg);
+    web::database_web_services services(cfg);
     if (!cfg.web_listen.empty()) {
         try {
             secret = web::load_or_create_secret(cfg.web_secret_file);
@@ -137,7 +137,7 @@ int run_serve(const std::vector<std::string>& args) {
     }
     // Prometheus metrics, when metrics_listen is set: a listener of its own.
     std::unique_ptr<web::http_server> metrics_server;
-    metrics_endpoint metrics(server.metrics(), cfg.database, NDRGUARD_VERSION, std::chrono::milliseconds(cfg.database_timeout_ms));
+    filter::metrics_endpoint metrics(server.metrics(), cfg.database, NDRGUARD_VERSION, std::chrono::milliseconds(cfg.database_timeout_ms));
     if (!cfg.metrics_listen.empty()) {
         try {
             metrics_server = std::make_unique<web::http_server>(cfg.metrics_listen,

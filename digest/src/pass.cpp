@@ -56,17 +56,13 @@ digest_input input_of(const q::digest_claim& claim, const std::string& mailbox, 
     for (const auto& s : claim.storms)
         in.storms.push_back({s.id, s.started_at, s.ended_at, s.tally.bounces(),
                              s.tally.rejected, s.top_reporters, s.sample_subjects});
-    const std::int64_t expires = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() +
-                                 std::int64_t(o.link_ttl_days) * 86400;
-    const std::string base = o.web_base_url, secret = o.secret;
-    in.links.release = [=](std::int64_t id) {
-        return web::signed_link(base, {web::token_action::release, id, mailbox, expires}, secret);
-    };
-    in.links.release_storm = [=](std::int64_t id) {
-        return web::signed_link(base, {web::token_action::release_storm, id, mailbox, expires}, secret);
-    };
-    in.links.full_list = web::signed_link(base, {web::token_action::list, 0, mailbox, expires}, secret);
-    in.links.valid_until = clock_time(std::chrono::seconds(expires));
+    const auto links = web::mailbox_links::valid_for_days(
+        o.web_base_url, mailbox, o.secret, o.link_ttl_days,
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+    in.links.release = [links](std::int64_t id) { return links.release(id); };
+    in.links.release_storm = [links](std::int64_t id) { return links.release_storm(id); };
+    in.links.full_list = links.list();
+    in.links.valid_until = clock_time(std::chrono::seconds(links.expires_at()));
     return in;
 }
 

@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 
+#include <cassert>
 #include <charconv>
 #include <cstring>
+#include <type_traits>
 
 namespace ndrguard::filter {
 
@@ -77,151 +79,329 @@ bool network::contains(std::string_view address) const {
     return true;
 }
 
+std::string network::text() const {
+    char buf[INET6_ADDRSTRLEN] = {};
+    inet_ntop(v6 ? AF_INET6 : AF_INET, bytes, buf, sizeof buf);
+    return std::string(buf) + "/" + std::to_string(prefix);
+}
+
+namespace {
+
+// What a text value must look like; nullptr when it does, else what was wanted.
+using text_check = const char* (*)(std::string_view value);
+
+const char* any_text(std::string_view) { return nullptr; }
+const char* host_port(std::string_view v) { return smtp::split_host_port(v) ? nullptr : "want host:port"; }
+const char* host_port_or_nothing(std::string_view v) {
+    return v.empty() || smtp::split_host_port(v) ? nullptr : "want host:port, or nothing";
+}
+const char* host_name(std::string_view v) {
+    return v.empty() || v.find_first_of(" \t<>@") != std::string_view::npos ? "want a host name" : nullptr;
+}
+const char* header_name(std::string_view v) {
+    return v.empty() || v.find_first_of(" \t:\r\n") != std::string_view::npos ? "want a header name" : nullptr;
+}
+const char* file_name(std::string_view v) { return v.empty() ? "want a file name" : nullptr; }
+const char* address_or_nothing(std::string_view v) {
+    return v.find_first_of(" \t<>\r\n") != std::string_view::npos || (!v.empty() && v.find('@') == std::string_view::npos)
+               ? "want an address like postmaster@example.org, or nothing"
+               : nullptr;
+}
+const char* one_line(std::string_view v) { return v.find_first_of("\r\n") != std::string_view::npos ? "want one line" : nullptr; }
+
+template <class Member>
+struct field_type;
+template <class T>
+struct field_type<T serve_config::*> {
+    using type = T;
+};
+template <class T>
+struct field_type<T smtp::server_limits::*> {
+    using type = T;
+};
+
+template <auto M>
+auto& field(serve_config& c) {
+    if constexpr (std::is_same_v<decltype(M), std::size_t smtp::server_limits::*>) return c.limits.*M;
+    else return c.*M;
+}
+template <auto M>
+const auto& field(const serve_config& c) {
+    if constexpr (std::is_same_v<decltype(M), std::size_t smtp::server_limits::*>) return c.limits.*M;
+    else return c.*M;
+}
+
+template <auto M>
+std::string apply_integer(serve_config& c, const config_key& k, std::string_view v) {
+    using T = typename field_type<decltype(M)>::type;
+    if (!parse_number<T>(v, field<M>(c), static_cast<T>(k.min), static_cast<T>(k.max)))
+        return "want " + std::to_string(k.min) + ".." + std::to_string(k.max);
+    return {};
+}
+template <auto M>
+std::string show_integer(const serve_config& c) {
+    return std::to_string(field<M>(c));
+}
+template <auto M>
+config_key integer(std::string_view name, std::string_view unit, std::string_view def, std::int64_t min, std::int64_t max,
+                   std::string_view doc) {
+    return {name, "integer", unit, def, doc, min, max, apply_integer<M>, show_integer<M>};
+}
+
+template <auto M, text_check Check>
+std::string apply_text(serve_config& c, const config_key&, std::string_view v) {
+    if (const char* want = Check(v)) return want;
+    c.*M = std::string(v);
+    return {};
+}
+template <auto M>
+std::string show_text(const serve_config& c) {
+    return c.*M;
+}
+template <auto M, text_check Check>
+config_key text(std::string_view name, std::string_view type, std::string_view def, std::string_view doc) {
+    return {name, type, "", def, doc, 0, 0, apply_text<M, Check>, show_text<M>};
+}
+
+template <auto M>
+std::string apply_yes_no(serve_config& c, const config_key&, std::string_view v) {
+    return parse_bool(v, c.*M) ? std::string() : "want yes or no";
+}
+template <auto M>
+std::string show_yes_no(const serve_config& c) {
+    return c.*M ? "yes" : "no";
+}
+
+std::string apply_mode(serve_config& c, const config_key&, std::string_view v) {
+    if (v == "after_queue") c.mode = filter_mode::after_queue;
+    else if (v == "before_queue") c.mode = filter_mode::before_queue;
+    else return "want after_queue or before_queue";
+    return {};
+}
+std::string show_mode(const serve_config& c) { return c.mode == filter_mode::after_queue ? "after_queue" : "before_queue"; }
+
+std::string apply_warm_up(serve_config& c, const config_key&, std::string_view v) {
+    if (v == "auto") c.warm_up_auto = true;
+    else if (v == "off") c.warm_up_auto = false;
+    else return "want auto or off";
+    return {};
+}
+std::string show_warm_up(const serve_config& c) { return c.warm_up_auto ? "auto" : "off"; }
+
+std::string apply_networks(serve_config& c, const config_key&, std::string_view value) {
+    std::vector<network> nets;
+    std::size_t pos = 0;
+    while (pos <= value.size()) {
+        std::size_t end = value.find_first_of(", ", pos);
+        std::string_view item = trim(value.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
+        if (!item.empty()) {
+            auto n = network::parse(item);
+            if (!n) return "want networks like 192.0.2.0/24, ::1";
+            nets.push_back(*n);
+        }
+        if (end == std::string_view::npos) break;
+        pos = end + 1;
+    }
+    c.our_networks = std::move(nets);
+    return {};
+}
+std::string show_networks(const serve_config& c) {
+    std::string out;
+    for (const auto& n : c.our_networks) out += (out.empty() ? "" : ", ") + n.text();
+    return out;
+}
+
+std::string apply_base_url(serve_config& c, const config_key&, std::string_view v) {
+    if (v.substr(0, 7) != "http://" && v.substr(0, 8) != "https://") return "want http://... or https://...";
+    c.web_base_url = std::string(v);
+    while (!c.web_base_url.empty() && c.web_base_url.back() == '/') c.web_base_url.pop_back();
+    return {};
+}
+
+constexpr std::string_view policy_want = "want policy.<class>.<verified|forged|unverifiable> = deliver|reject|quarantine";
+
+std::string apply_policy(serve_config& c, const config_key& k, std::string_view v) {
+    return c.verdicts.set_from_text(k.name.substr(7), v) ? std::string() : std::string(policy_want);
+}
+template <detector::message_class C, verification V>
+std::string show_policy(const serve_config& c) {
+    return std::string(to_string(c.verdicts.cell(C, V)));
+}
+template <detector::message_class C, verification V>
+config_key policy_cell(std::string_view name, std::string_view def, std::string_view doc) {
+    return {name, "deliver|reject|quarantine", "", def, doc, 0, 0, apply_policy, show_policy<C, V>};
+}
+
+using sc = serve_config;
+using mc = detector::message_class;
+using ver = verification;
+
+std::vector<config_key> make_table() {
+    return {
+        text<&sc::listen, host_port>("listen", "host:port", "127.0.0.1:10025", "where Postfix hands us mail"),
+        text<&sc::next_hop, host_port>("next_hop", "host:port", "127.0.0.1:10026", "where accepted mail is reinjected"),
+        {"mode", "after_queue|before_queue", "", "after_queue", "after_queue (content_filter) or before_queue (smtpd_proxy_filter)", 0, 0,
+         apply_mode, show_mode},
+        text<&sc::hostname, host_name>("hostname", "host name", "localhost", "our name in the greeting and in added Message-IDs"),
+        text<&sc::database, any_text>("database", "libpq conninfo", "",
+                                      "the PostgreSQL database (empty: $NDRGUARD_DB, else libpq's defaults)"),
+        integer<&sc::database_timeout_ms>("database_timeout_ms", "milliseconds", "10000", 100, 600000,
+                                          "every wait on PostgreSQL ends within this (451, 503 past it)"),
+        {"our_networks", "networks", "", "127.0.0.0/8, ::1/128", "clients whose mail is outbound (recorded in the sent log)", 0, 0,
+         apply_networks, show_networks},
+        text<&sc::outbound_listen, host_port_or_nothing>("outbound_listen", "host:port or nothing", "",
+                                                         "a listener whose mail is all outbound (empty: off)"),
+        {"shadow", "yes|no", "", "no", "decide and log everything, deliver everything", 0, 0, apply_yes_no<&sc::shadow>,
+         show_yes_no<&sc::shadow>},
+        {"warm_up", "auto|off", "", "auto", "auto: no rejection until the sent log covers bounce_window_days", 0, 0, apply_warm_up,
+         show_warm_up},
+        integer<&sc::bounce_window_days>("bounce_window_days", "days", "7", 1, 365, "how far back a bounce may refer"),
+        integer<&sc::sent_log_retention_days>("sent_log_retention_days", "days", "30", 1, 3650,
+                                              "days of sent log kept (at least bounce_window_days)"),
+        integer<&sc::lookup_gather_microseconds>("lookup_gather_microseconds", "microseconds", "300", 0, 100000,
+                                                 "when busy, a lookup waits this long for others to share its query (0: never)"),
+        integer<&sc::max_sessions>("max_sessions", "sessions", "64", 1, 10000, "concurrent SMTP sessions (beyond: 421)"),
+        integer<&sc::idle_timeout_seconds>("idle_timeout_seconds", "seconds", "300", 1, 3600, "between two client reads or writes"),
+        integer<&sc::session_timeout_seconds>("session_timeout_seconds", "seconds", "3600", 1, 86400, "a whole session, however busy"),
+        integer<&sc::reinject_timeout_seconds>("reinject_timeout_seconds", "seconds", "120", 1, 3600,
+                                               "each connect, read or write towards the next hop"),
+        integer<&sc::next_hop_max_idle>("next_hop_max_idle", "connections", "4", 0, 1000,
+                                        "idle connections to the next hop kept (below its smtpd's process limit)"),
+        integer<&sc::next_hop_idle_seconds>("next_hop_idle_seconds", "seconds", "60", 1, 3600,
+                                            "how long an idle next-hop connection is kept (under its smtpd_timeout)"),
+        integer<&smtp::server_limits::max_line_bytes>("max_line_bytes", "bytes", "2048", 512, 65536, "a command line, CRLF included"),
+        integer<&smtp::server_limits::max_message_bytes>("max_message_bytes", "bytes", "52428800", 1024, std::int64_t(1) << 31,
+                                                         "a message, after dot-unstuffing (advertised as SIZE; 552 beyond)"),
+        integer<&smtp::server_limits::max_recipients>("max_recipients", "recipients", "1000", 1, 100000,
+                                                      "recipients per message (452 beyond)"),
+        integer<&sc::max_message_memory_mb>("max_message_memory_mb", "MB", "512", 1, 1 << 20,
+                                            "message content all sessions may hold at once (452 beyond)"),
+        text<&sc::verdict_header, header_name>("verdict_header", "header name", "X-NDRGuard", "the header added to delivered bounces"),
+        policy_cell<mc::dsn, ver::verified>("policy.dsn.verified", "deliver", "a bounce (dsn, ndr) that names a message we sent"),
+        policy_cell<mc::dsn, ver::forged>("policy.dsn.forged", "reject", "a bounce that names only messages we never sent"),
+        policy_cell<mc::dsn, ver::unverifiable>("policy.dsn.unverifiable", "deliver", "a bounce that names no message"),
+        policy_cell<mc::autoreply, ver::verified>("policy.autoreply.verified", "deliver",
+                                                  "an auto-reply (autoreply, challenge, virus_notice) to a message we sent"),
+        policy_cell<mc::autoreply, ver::forged>("policy.autoreply.forged", "quarantine",
+                                                "an auto-reply naming only messages we never sent"),
+        policy_cell<mc::autoreply, ver::unverifiable>("policy.autoreply.unverifiable", "deliver", "an auto-reply that names no message"),
+        policy_cell<mc::feedback, ver::verified>("policy.feedback.verified", "deliver",
+                                                 "a report (mdn, feedback) on a message we sent"),
+        policy_cell<mc::feedback, ver::forged>("policy.feedback.forged", "deliver", "a report naming only messages we never sent"),
+        policy_cell<mc::feedback, ver::unverifiable>("policy.feedback.unverifiable", "deliver", "a report that names no message"),
+        integer<&sc::storm_threshold>("storm_threshold", "bounces", "50", 1, 100000000,
+                                      "bounces for one mailbox within the window that start a storm"),
+        integer<&sc::storm_exit_threshold>("storm_exit_threshold", "bounces", "10", 0, 100000000,
+                                           "under this the storm goes quiet (below storm_threshold)"),
+        integer<&sc::storm_window_seconds>("storm_window_seconds", "seconds", "600", 10, 86400, "the sliding window of the counts"),
+        integer<&sc::storm_cool_down_seconds>("storm_cool_down_seconds", "seconds", "1800", 0, 604800,
+                                              "how long a quiet storm lasts before it ends"),
+        integer<&sc::storm_sync_ms>("storm_sync_ms", "milliseconds", "250", 10, 60000,
+                                    "how often counts are written to PostgreSQL and read back"),
+        integer<&sc::quarantine_retention_days>("quarantine_retention_days", "days", "14", 1, 3650,
+                                                "held days kept, then dropped whole"),
+        integer<&sc::quarantine_max_items>("quarantine_max_items", "messages", "20000", 0, 100000000,
+                                           "held per mailbox; past it forged bounces are dropped (counted)"),
+        integer<&sc::quarantine_max_mb>("quarantine_max_mb", "MB", "500", 0, 10000000,
+                                        "held per mailbox; past it forged bounces are dropped (counted)"),
+        integer<&sc::release_lease_seconds>("release_lease_seconds", "seconds", "300", 1, 86400,
+                                            "a release that stopped before the hand-over may be retried after this long"),
+        text<&sc::web_listen, host_port_or_nothing>("web_listen", "host:port or nothing", "", "the release pages (empty: off)"),
+        {"web_base_url", "http(s) URL", "", "http://127.0.0.1:8025", "how users reach web_listen (links start with it)", 0, 0,
+         apply_base_url, show_text<&sc::web_base_url>},
+        text<&sc::web_secret_file, file_name>("web_secret_file", "file", "/var/lib/ndrguard/web.secret",
+                                              "the links' HMAC secret (created, mode 0600, if missing)"),
+        integer<&sc::link_ttl_days>("link_ttl_days", "days", "14", 1, 365, "how long a release link works"),
+        text<&sc::admin_token_file, any_text>("admin_token_file", "file or nothing", "",
+                                              "bearer token of the admin API (empty: API off)"),
+        text<&sc::metrics_listen, host_port_or_nothing>("metrics_listen", "host:port or nothing", "",
+                                                        "Prometheus GET /metrics (empty: off)"),
+        integer<&sc::web_header_timeout_seconds>("web_header_timeout_seconds", "seconds", "10", 1, 3600,
+                                                 "an HTTP request's header, from the connection or its first byte"),
+        integer<&sc::web_request_timeout_seconds>("web_request_timeout_seconds", "seconds", "30", 1, 3600,
+                                                  "a whole HTTP request, and writing its answer"),
+        integer<&sc::web_keepalive_timeout_seconds>("web_keepalive_timeout_seconds", "seconds", "15", 1, 3600,
+                                                    "idle between two requests of a connection"),
+        integer<&sc::web_max_connections>("web_max_connections", "connections", "256", 1, 100000,
+                                          "open at once per listener (beyond: 503, closed)"),
+        integer<&sc::web_workers>("web_workers", "threads", "8", 1, 256, "requests answered at once (4 more per worker wait)"),
+        integer<&sc::web_database_connections>("web_database_connections", "connections", "4", 1, 100,
+                                               "the pages' PostgreSQL pool (releases open their own)"),
+        text<&sc::digest_sender, address_or_nothing>("digest_sender", "address or nothing", "",
+                                                     "the digest's envelope sender (empty: postmaster@hostname)"),
+        text<&sc::digest_from, one_line>("digest_from", "header text", "",
+                                         "the digest's From: (empty: \"Mail quarantine <digest_sender>\")"),
+        integer<&sc::digest_max_listed>("digest_max_listed", "items", "50", 1, 1000, "items listed one by one; the rest are counted"),
+        integer<&sc::digest_lease_seconds>("digest_lease_seconds", "seconds", "600", 1, 86400,
+                                           "a pass that stopped before sending is taken over after this long"),
+    };
+}
+
+// The other names of a policy row (policy.hpp: dsn and ndr share a row, ...).
+std::string_view policy_row_name(std::string_view cls) {
+    if (cls == "ndr") return "dsn";
+    if (cls == "challenge" || cls == "virus_notice") return "autoreply";
+    if (cls == "mdn") return "feedback";
+    return cls;
+}
+
+// A combination of keys that must hold, whatever source each value came from.
+struct config_rule {
+    std::string_view key, other;
+    std::string_view must;  // "must be at least"
+    std::string_view why;   // "" or " (hysteresis)"
+    bool (*holds)(const serve_config&);
+};
+
+const config_rule rules[] = {
+    {"sent_log_retention_days", "bounce_window_days", "must be at least", "",
+     [](const serve_config& c) { return c.sent_log_retention_days >= c.bounce_window_days; }},
+    {"storm_exit_threshold", "storm_threshold", "must be below", " (hysteresis)",
+     [](const serve_config& c) { return c.storm_exit_threshold < c.storm_threshold; }},
+};
+
+}  // namespace
+
+const std::vector<config_key>& config_table() {
+    static const std::vector<config_key> table = make_table();
+    return table;
+}
+
+const config_key* find_config_key(std::string_view name) {
+    std::string canonical;
+    if (name.substr(0, 7) == "policy.") {
+        std::string_view rest = name.substr(7);
+        std::size_t dot = rest.find('.');
+        if (dot != std::string_view::npos)
+            canonical = "policy." + std::string(policy_row_name(rest.substr(0, dot))) + std::string(rest.substr(dot));
+        name = canonical;
+    }
+    for (const auto& k : config_table())
+        if (k.name == name) return &k;
+    return nullptr;
+}
+
 serve_config::serve_config() {
-    our_networks.push_back(*network::parse("127.0.0.0/8"));
-    our_networks.push_back(*network::parse("::1/128"));
+    for (const auto& k : config_table()) {
+        [[maybe_unused]] std::string error = k.apply(*this, k, k.default_value);
+        assert(error.empty());  // config_test checks every default against its own key
+    }
 }
 
 std::string serve_config::set(std::string_view key, std::string_view value) {
     key = trim(key);
     value = trim(value);
-    auto bad = [&](std::string_view what) { return std::string(key) + ": " + std::string(what) + ", got '" + std::string(value) + "'"; };
-    if (key == "listen" || key == "next_hop") {
-        if (!smtp::split_host_port(value)) return bad("want host:port");
-        (key == "listen" ? listen : next_hop) = std::string(value);
-    } else if (key == "outbound_listen") {
-        if (!value.empty() && !smtp::split_host_port(value)) return bad("want host:port, or nothing");
-        outbound_listen = std::string(value);
-    } else if (key == "mode") {
-        if (value == "after_queue") mode = filter_mode::after_queue;
-        else if (value == "before_queue") mode = filter_mode::before_queue;
-        else return bad("want after_queue or before_queue");
-    } else if (key == "hostname") {
-        if (value.empty() || value.find_first_of(" \t<>@") != std::string_view::npos) return bad("want a host name");
-        hostname = std::string(value);
-    } else if (key == "database") {
-        database = std::string(value);
-    } else if (key == "our_networks") {
-        std::vector<network> nets;
-        std::size_t pos = 0;
-        while (pos <= value.size()) {
-            std::size_t end = value.find_first_of(", ", pos);
-            std::string_view item = trim(value.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
-            if (!item.empty()) {
-                auto n = network::parse(item);
-                if (!n) return bad("want networks like 192.0.2.0/24, ::1");
-                nets.push_back(*n);
-            }
-            if (end == std::string_view::npos) break;
-            pos = end + 1;
-        }
-        our_networks = std::move(nets);
-    } else if (key == "warm_up") {
-        if (value == "auto") warm_up_auto = true;
-        else if (value == "off") warm_up_auto = false;
-        else return bad("want auto or off");
-    } else if (key == "shadow") {
-        if (!parse_bool(value, shadow)) return bad("want yes or no");
-    } else if (key == "bounce_window_days") {
-        if (!parse_number(value, bounce_window_days, 1, 365)) return bad("want 1..365");
-    } else if (key == "sent_log_retention_days") {
-        if (!parse_number(value, sent_log_retention_days, 1, 3650)) return bad("want 1..3650");
-    } else if (key == "lookup_gather_microseconds") {
-        if (!parse_number(value, lookup_gather_microseconds, 0, 100000)) return bad("want 0..100000");
-    } else if (key == "max_sessions") {
-        if (!parse_number<std::size_t>(value, max_sessions, 1, 10000)) return bad("want 1..10000");
-    } else if (key == "idle_timeout_seconds") {
-        if (!parse_number(value, idle_timeout_seconds, 1, 3600)) return bad("want 1..3600");
-    } else if (key == "session_timeout_seconds") {
-        if (!parse_number(value, session_timeout_seconds, 1, 86400)) return bad("want 1..86400");
-    } else if (key == "database_timeout_ms") {
-        if (!parse_number(value, database_timeout_ms, 100, 600000)) return bad("want 100..600000");
-    } else if (key == "reinject_timeout_seconds") {
-        if (!parse_number(value, reinject_timeout_seconds, 1, 3600)) return bad("want 1..3600");
-    } else if (key == "next_hop_max_idle") {
-        if (!parse_number(value, next_hop_max_idle, 0, 1000)) return bad("want 0..1000");
-    } else if (key == "next_hop_idle_seconds") {
-        if (!parse_number(value, next_hop_idle_seconds, 1, 3600)) return bad("want 1..3600");
-    } else if (key == "verdict_header") {
-        if (value.empty() || value.find_first_of(" \t:\r\n") != std::string_view::npos) return bad("want a header name");
-        verdict_header = std::string(value);
-    } else if (key == "max_message_bytes") {
-        if (!parse_number<std::size_t>(value, limits.max_message_bytes, 1024, std::size_t(1) << 31)) return bad("want 1024..2147483648");
-    } else if (key == "max_message_memory_mb") {
-        if (!parse_number<std::size_t>(value, max_message_memory_mb, 1, 1u << 20)) return bad("want 1..1048576");
-    } else if (key == "max_recipients") {
-        if (!parse_number<std::size_t>(value, limits.max_recipients, 1, 100000)) return bad("want 1..100000");
-    } else if (key == "max_line_bytes") {
-        if (!parse_number<std::size_t>(value, limits.max_line_bytes, 512, 65536)) return bad("want 512..65536");
-    } else if (key == "storm_threshold") {
-        if (!parse_number<std::int64_t>(value, storm_threshold, 1, 100000000)) return bad("want 1..100000000");
-    } else if (key == "storm_exit_threshold") {
-        if (!parse_number<std::int64_t>(value, storm_exit_threshold, 0, 100000000)) return bad("want 0..100000000");
-    } else if (key == "storm_window_seconds") {
-        if (!parse_number(value, storm_window_seconds, 10, 86400)) return bad("want 10..86400");
-    } else if (key == "storm_cool_down_seconds") {
-        if (!parse_number(value, storm_cool_down_seconds, 0, 604800)) return bad("want 0..604800");
-    } else if (key == "storm_sync_ms") {
-        if (!parse_number(value, storm_sync_ms, 10, 60000)) return bad("want 10..60000");
-    } else if (key == "quarantine_retention_days") {
-        if (!parse_number(value, quarantine_retention_days, 1, 3650)) return bad("want 1..3650");
-    } else if (key == "quarantine_max_items") {
-        if (!parse_number<std::int64_t>(value, quarantine_max_items, 0, 100000000)) return bad("want 0..100000000");
-    } else if (key == "quarantine_max_mb") {
-        if (!parse_number<std::int64_t>(value, quarantine_max_mb, 0, 10000000)) return bad("want 0..10000000");
-    } else if (key == "web_listen") {
-        if (!value.empty() && !smtp::split_host_port(value)) return bad("want host:port, or nothing");
-        web_listen = std::string(value);
-    } else if (key == "web_base_url") {
-        if (value.substr(0, 7) != "http://" && value.substr(0, 8) != "https://") return bad("want http://... or https://...");
-        web_base_url = std::string(value);
-        while (!web_base_url.empty() && web_base_url.back() == '/') web_base_url.pop_back();
-    } else if (key == "web_secret_file") {
-        if (value.empty()) return bad("want a file name");
-        web_secret_file = std::string(value);
-    } else if (key == "admin_token_file") {
-        admin_token_file = std::string(value);
-    } else if (key == "metrics_listen") {
-        if (!value.empty() && !smtp::split_host_port(value)) return bad("want host:port, or nothing");
-        metrics_listen = std::string(value);
-    } else if (key == "web_header_timeout_seconds") {
-        if (!parse_number(value, web_header_timeout_seconds, 1, 3600)) return bad("want 1..3600");
-    } else if (key == "web_request_timeout_seconds") {
-        if (!parse_number(value, web_request_timeout_seconds, 1, 3600)) return bad("want 1..3600");
-    } else if (key == "web_keepalive_timeout_seconds") {
-        if (!parse_number(value, web_keepalive_timeout_seconds, 1, 3600)) return bad("want 1..3600");
-    } else if (key == "web_max_connections") {
-        if (!parse_number<std::size_t>(value, web_max_connections, 1, 100000)) return bad("want 1..100000");
-    } else if (key == "web_workers") {
-        if (!parse_number<std::size_t>(value, web_workers, 1, 256)) return bad("want 1..256");
-    } else if (key == "web_database_connections") {
-        if (!parse_number<std::size_t>(value, web_database_connections, 1, 100)) return bad("want 1..100");
-    } else if (key == "digest_sender") {
-        if (value.find_first_of(" \t<>\r\n") != std::string_view::npos || (!value.empty() && value.find('@') == std::string_view::npos))
-            return bad("want an address like postmaster@example.org, or nothing");
-        digest_sender = std::string(value);
-    } else if (key == "digest_from") {
-        if (value.find_first_of("\r\n") != std::string_view::npos) return bad("want one line");
-        digest_from = std::string(value);
-    } else if (key == "digest_max_listed") {
-        if (!parse_number(value, digest_max_listed, 1, 1000)) return bad("want 1..1000");
-    } else if (key == "digest_lease_seconds") {
-        if (!parse_number(value, digest_lease_seconds, 1, 86400)) return bad("want 1..86400");
-    } else if (key == "link_ttl_days") {
-        if (!parse_number(value, link_ttl_days, 1, 365)) return bad("want 1..365");
-    } else if (key == "release_lease_seconds") {
-        if (!parse_number(value, release_lease_seconds, 1, 86400)) return bad("want 1..86400");
-    } else if (key.substr(0, 7) == "policy.") {
-        if (!verdicts.set_from_text(key.substr(7), value))
-            return bad("want policy.<class>.<verified|forged|unverifiable> = deliver|reject|quarantine");
-    } else {
+    const config_key* k = find_config_key(key);
+    if (!k) {
+        if (key.substr(0, 7) == "policy.") return std::string(key) + ": " + std::string(policy_want) + ", got '" + std::string(value) + "'";
         return std::string("unknown key '") + std::string(key) + "'";
     }
-    return {};
+    std::string want = k->apply(*this, *k, value);
+    if (want.empty()) return {};
+    return std::string(key) + ": " + want + ", got '" + std::string(value) + "'";
 }
 
-std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view text, std::string_view name) {
-    std::vector<std::string> errors;
+void config_reader::read_text(std::string_view text, std::string_view name) {
     std::size_t line_no = 0, pos = 0;
     while (pos < text.size()) {
         std::size_t nl = text.find('\n', pos);
@@ -231,14 +411,59 @@ std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view t
         if (std::size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
         line = trim(line);
         if (line.empty()) continue;
+        std::string origin = std::string(name) + ":" + std::to_string(line_no);
         std::size_t eq = line.find('=');
-        std::string error = eq == std::string_view::npos ? "want key = value" : cfg.set(line.substr(0, eq), line.substr(eq + 1));
-        if (!error.empty()) errors.push_back(std::string(name) + ":" + std::to_string(line_no) + ": " + error);
+        if (eq == std::string_view::npos) errors_.push_back(origin + ": want key = value");
+        else set(line.substr(0, eq), line.substr(eq + 1), std::move(origin));
     }
-    if (cfg.sent_log_retention_days < cfg.bounce_window_days)
-        errors.push_back(std::string(name) + ": sent_log_retention_days must be at least bounce_window_days");
-    if (cfg.storm_exit_threshold >= cfg.storm_threshold)
-        errors.push_back(std::string(name) + ": storm_exit_threshold must be below storm_threshold (hysteresis)");
+}
+
+void config_reader::set(std::string_view key, std::string_view value, std::string origin) {
+    std::string error = cfg_.set(key, value);
+    if (!error.empty()) {
+        errors_.push_back(origin + ": " + error);
+        return;
+    }
+    const config_key* k = find_config_key(trim(key));
+    for (auto& [name, where] : origins_)
+        if (name == k->name) {
+            where = std::move(origin);
+            return;
+        }
+    origins_.emplace_back(std::string(k->name), std::move(origin));
+}
+
+std::string config_reader::origin_of(std::string_view key) const {
+    for (const auto& [name, where] : origins_)
+        if (name == key) return where;
+    return {};
+}
+
+std::vector<std::string> config_reader::finish() {
+    for (const auto& rule : rules) {
+        if (rule.holds(cfg_)) continue;
+        const config_key* key = find_config_key(rule.key);
+        const config_key* other = find_config_key(rule.other);
+        // Named where the value set last came from (a --set after the file, or the file's line).
+        std::string where = origin_of(rule.key);
+        if (where.empty()) where = origin_of(rule.other);
+        if (where.empty()) where = "defaults";
+        auto value = [&](const config_key* k) {
+            std::string origin = origin_of(k->name);
+            if (origin == where) return k->show(cfg_);
+            return k->show(cfg_) + (origin.empty() ? " (the default)" : " (" + origin + ")");
+        };
+        errors_.push_back(where + ": " + std::string(rule.key) + " = " + value(key) + " " + std::string(rule.must) + " " +
+                          std::string(rule.other) + " = " + value(other) + std::string(rule.why));
+    }
+    return std::move(errors_);
+}
+
+std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view text, std::string_view name) {
+    config_reader reader(std::move(cfg));
+    reader.read_text(text, name);
+    auto errors = reader.finish();
+    cfg = std::move(reader.config());
     return errors;
 }
 

@@ -1,6 +1,12 @@
 // Configuration parsing: every key, defaults, errors with file and line, networks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <sstream>
+
 #include "ndrguard/filter/config.hpp"
 
 using namespace ndrguard::filter;
@@ -24,6 +30,106 @@ TEST_CASE("networks: IPv4, IPv6, prefixes, mapped addresses, Postfix's IPv6: for
     CHECK(network::parse("0.0.0.0/0")->contains("203.0.113.9"));
     CHECK_FALSE(network::parse("192.0.2.0/33"));
     CHECK_FALSE(network::parse("300.1.1.1"));
+}
+
+TEST_CASE("the table: every key once, documented, its default valid and shown as written") {
+    const serve_config defaults;
+    std::vector<std::string_view> names;
+    for (const auto& k : config_table()) {
+        CAPTURE(k.name);
+        for (auto n : names) CHECK(n != k.name);
+        names.push_back(k.name);
+        CHECK(find_config_key(k.name) == &k);
+        CHECK_FALSE(k.doc.empty());
+        CHECK_FALSE(k.type.empty());
+        serve_config c;
+        CHECK(c.set(k.name, k.default_value) == "");
+        CHECK(k.show(defaults) == k.default_value);  // what `ndrguard config -d` prints is what a default serve_config holds
+        if (k.type == "integer") {
+            CHECK_FALSE(k.unit.empty());
+            CHECK(c.set(k.name, std::to_string(k.min)) == "");
+            CHECK(k.show(c) == std::to_string(k.min));
+            CHECK(c.set(k.name, std::to_string(k.max)) == "");
+            const std::string want = std::string(k.name) + ": want " + std::to_string(k.min) + ".." + std::to_string(k.max);
+            CHECK(c.set(k.name, std::to_string(k.min - 1)).rfind(want, 0) == 0);
+            CHECK(c.set(k.name, std::to_string(k.max + 1)).rfind(want, 0) == 0);
+            CHECK(c.set(k.name, "12x").rfind(want, 0) == 0);
+            CHECK(k.show(c) == std::to_string(k.max));  // unchanged by the refused values
+        }
+    }
+    CHECK(find_config_key("bogus") == nullptr);
+    CHECK(defaults.our_networks.size() == 2);
+}
+
+TEST_CASE("the table's policy defaults are the policy's own (DESIGN.md), the shared rows' other names work") {
+    const serve_config defaults;
+    const policy design;
+    using mc = ndrguard::detector::message_class;
+    for (auto c : {mc::dsn, mc::ndr, mc::autoreply, mc::challenge, mc::virus_notice, mc::mdn, mc::feedback})
+        for (auto v : {verification::verified, verification::forged, verification::unverifiable})
+            CHECK(defaults.verdicts.cell(c, v) == design.cell(c, v));
+    serve_config c;
+    REQUIRE(find_config_key("policy.ndr.forged"));
+    CHECK(find_config_key("policy.ndr.forged")->name == "policy.dsn.forged");
+    CHECK(find_config_key("policy.virus_notice.verified")->name == "policy.autoreply.verified");
+    CHECK(find_config_key("policy.mdn.unverifiable")->name == "policy.feedback.unverifiable");
+    CHECK(c.set("policy.ndr.forged", "quarantine") == "");
+    CHECK(c.verdicts.cell(mc::dsn, verification::forged) == action::quarantine);
+    CHECK(c.set("policy.challenge.forged", "deliver") == "");
+    CHECK(c.verdicts.cell(mc::autoreply, verification::forged) == action::deliver);
+    CHECK(c.set("policy.dsn.forged", "maybe").rfind("policy.dsn.forged: want policy.", 0) == 0);
+    CHECK(c.set("policy.not_bounce.forged", "reject").rfind("policy.not_bounce.forged: want policy.", 0) == 0);
+}
+
+TEST_CASE("values shown as they would be written: networks, switches, a base URL without its trailing slash") {
+    serve_config c;
+    CHECK(c.set("our_networks", "192.0.2.7 2001:db8::/32") == "");
+    CHECK(find_config_key("our_networks")->show(c) == "192.0.2.7/32, 2001:db8::/32");
+    CHECK(c.set("shadow", "on") == "");
+    CHECK(find_config_key("shadow")->show(c) == "yes");
+    CHECK(c.set("warm_up", "off") == "");
+    CHECK(find_config_key("warm_up")->show(c) == "off");
+    CHECK(c.set("mode", "before_queue") == "");
+    CHECK(find_config_key("mode")->show(c) == "before_queue");
+    CHECK(c.set("web_base_url", "https://mail.example.org/q//") == "");
+    CHECK(find_config_key("web_base_url")->show(c) == "https://mail.example.org/q");
+}
+
+TEST_CASE("combinations are checked once, after every source, wherever the values came from") {
+    // From --set alone: refused as from a file (it used to be accepted).
+    config_reader from_set;
+    from_set.set("storm_exit_threshold", "100", "--set storm_exit_threshold=100");
+    auto errors = from_set.finish();
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] ==
+          "--set storm_exit_threshold=100: storm_exit_threshold = 100 must be below storm_threshold = 50 (the default) (hysteresis)");
+    // The same line in a file: the file and line are named.
+    config_reader from_file;
+    from_file.read_text("# storms\nstorm_exit_threshold = 100\n", "x.conf");
+    errors = from_file.finish();
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] == "x.conf:2: storm_exit_threshold = 100 must be below storm_threshold = 50 (the default) (hysteresis)");
+    // A file that is wrong alone, made right by a --set after it: only the end result counts.
+    config_reader mended;
+    mended.read_text("storm_exit_threshold = 100\n", "x.conf");
+    mended.set("storm_threshold", "200", "--set storm_threshold=200");
+    CHECK(mended.finish().empty());
+    CHECK(mended.config().storm_threshold == 200);
+    // Both keys from different sources: each is named with its own.
+    config_reader both;
+    both.read_text("bounce_window_days = 20\n", "y.conf");
+    both.set("sent_log_retention_days", "10", "--set sent_log_retention_days=10");
+    errors = both.finish();
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] ==
+          "--set sent_log_retention_days=10: sent_log_retention_days = 10 must be at least bounce_window_days = 20 (y.conf:1)");
+    // A bad value is named with its source and leaves the default in place.
+    config_reader bad;
+    bad.set("link_ttl_days", "0", "--set link_ttl_days=0");
+    errors = bad.finish();
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] == "--set link_ttl_days=0: link_ttl_days: want 1..365, got '0'");
+    CHECK(bad.config().link_ttl_days == 14);
 }
 
 TEST_CASE("a configuration file: values, comments, errors with line numbers") {
@@ -93,81 +199,74 @@ TEST_CASE("the HTTP listeners' deadlines and bounds") {
     CHECK_FALSE(cfg.set("web_workers", "1000").empty());
 }
 
-#include <fstream>
-#include <iterator>
+// Every key of deploy/ndrguard.conf: "key = value", or "# key = value" for one shown but left
+// to its source (database: $NDRGUARD_DB), with the line it is on.
+struct shipped_line {
+    std::string key, value;
+    int line = 0;
+    bool commented = false;
+    bool documented = false;  // its paragraph (lines up to a blank one) has a comment of prose
+};
 
-TEST_CASE("the shipped deploy/ndrguard.conf parses and states the defaults") {
+static std::vector<shipped_line> shipped_settings(const std::string& text) {
+    std::vector<shipped_line> out;
+    std::istringstream lines(text);
+    std::string line;
+    std::vector<std::size_t> paragraph_of;  // out[i]'s paragraph
+    std::vector<bool> has_prose(1, false);
+    for (int n = 1; std::getline(lines, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+            has_prose.push_back(false);
+            continue;
+        }
+        std::string body = line;
+        bool commented = false;
+        if (body.rfind("#", 0) == 0) {
+            commented = true;
+            body = body.substr(body.find_first_not_of("# ") == std::string::npos ? body.size() : body.find_first_not_of("# "));
+        }
+        const std::size_t eq = body.find(" =");
+        const std::string key = eq == std::string::npos ? "" : body.substr(0, eq);
+        if (!key.empty() && find_config_key(key) && find_config_key(key)->name == key) {
+            std::string value = body.substr(eq + 2);
+            if (std::size_t hash = value.find('#'); hash != std::string::npos) value = value.substr(0, hash);
+            value.erase(0, value.find_first_not_of(' '));
+            value.erase(value.find_last_not_of(' ') + 1);
+            out.push_back({key, value, n, commented, false});
+            paragraph_of.push_back(has_prose.size() - 1);
+        } else if (commented) {
+            has_prose.back() = true;
+        }
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) out[i].documented = has_prose[paragraph_of[i]];
+    return out;
+}
+
+TEST_CASE("the shipped deploy/ndrguard.conf: every key of the table, documented, at its default") {
     std::ifstream in(NDRGUARD_SOURCE_DIR "/deploy/ndrguard.conf");
     REQUIRE(in);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     serve_config from_file;
-    auto errors = apply_config_text(from_file, text, "ndrguard.conf");
-    CHECK(errors.empty());
-    serve_config defaults;
-    CHECK(from_file.listen == defaults.listen);
-    CHECK(from_file.next_hop == defaults.next_hop);
-    CHECK(from_file.outbound_listen == defaults.outbound_listen);
-    CHECK(from_file.mode == defaults.mode);
-    CHECK(from_file.hostname == defaults.hostname);
-    CHECK(from_file.database == defaults.database);
-    CHECK(from_file.our_networks.size() == defaults.our_networks.size());
-    CHECK(from_file.shadow == defaults.shadow);
-    CHECK(from_file.warm_up_auto == defaults.warm_up_auto);
-    CHECK(from_file.bounce_window_days == defaults.bounce_window_days);
-    CHECK(from_file.sent_log_retention_days == defaults.sent_log_retention_days);
-    CHECK(from_file.lookup_gather_microseconds == defaults.lookup_gather_microseconds);
-    CHECK(from_file.max_sessions == defaults.max_sessions);
-    CHECK(from_file.idle_timeout_seconds == defaults.idle_timeout_seconds);
-    CHECK(from_file.session_timeout_seconds == defaults.session_timeout_seconds);
-    CHECK(from_file.reinject_timeout_seconds == defaults.reinject_timeout_seconds);
-    CHECK(from_file.next_hop_max_idle == defaults.next_hop_max_idle);
-    CHECK(from_file.next_hop_idle_seconds == defaults.next_hop_idle_seconds);
-    CHECK(from_file.database_timeout_ms == defaults.database_timeout_ms);
-    CHECK(from_file.limits.max_line_bytes == defaults.limits.max_line_bytes);
-    CHECK(from_file.limits.max_message_bytes == defaults.limits.max_message_bytes);
-    CHECK(from_file.limits.max_recipients == defaults.limits.max_recipients);
-    CHECK(from_file.max_message_memory_mb == defaults.max_message_memory_mb);
-    CHECK(from_file.verdict_header == defaults.verdict_header);
-    CHECK(from_file.storm_threshold == defaults.storm_threshold);
-    CHECK(from_file.storm_exit_threshold == defaults.storm_exit_threshold);
-    CHECK(from_file.storm_window_seconds == defaults.storm_window_seconds);
-    CHECK(from_file.storm_cool_down_seconds == defaults.storm_cool_down_seconds);
-    CHECK(from_file.storm_sync_ms == defaults.storm_sync_ms);
-    CHECK(from_file.quarantine_retention_days == defaults.quarantine_retention_days);
-    CHECK(from_file.quarantine_max_items == defaults.quarantine_max_items);
-    CHECK(from_file.quarantine_max_mb == defaults.quarantine_max_mb);
-    CHECK(from_file.release_lease_seconds == defaults.release_lease_seconds);
-    CHECK(from_file.web_listen == defaults.web_listen);
-    CHECK(from_file.web_base_url == defaults.web_base_url);
-    CHECK(from_file.web_secret_file == defaults.web_secret_file);
-    CHECK(from_file.link_ttl_days == defaults.link_ttl_days);
-    CHECK(from_file.admin_token_file == defaults.admin_token_file);
-    CHECK(from_file.metrics_listen == defaults.metrics_listen);
-    CHECK(from_file.web_header_timeout_seconds == defaults.web_header_timeout_seconds);
-    CHECK(from_file.web_request_timeout_seconds == defaults.web_request_timeout_seconds);
-    CHECK(from_file.web_keepalive_timeout_seconds == defaults.web_keepalive_timeout_seconds);
-    CHECK(from_file.web_max_connections == defaults.web_max_connections);
-    CHECK(from_file.web_workers == defaults.web_workers);
-    CHECK(from_file.web_database_connections == defaults.web_database_connections);
-    CHECK(from_file.digest_sender == defaults.digest_sender);
-    CHECK(from_file.digest_from == defaults.digest_from);
-    CHECK(from_file.digest_max_listed == defaults.digest_max_listed);
-    CHECK(from_file.digest_lease_seconds == defaults.digest_lease_seconds);
-    // Each of them is written out, not left to the default silently.
-    for (const char* key : {"storm_threshold", "storm_exit_threshold", "storm_window_seconds", "storm_cool_down_seconds",
-                            "storm_sync_ms", "quarantine_retention_days", "quarantine_max_items", "quarantine_max_mb",
-                            "release_lease_seconds", "web_listen", "web_base_url", "web_secret_file", "link_ttl_days", "admin_token_file",
-                            "metrics_listen", "digest_sender", "digest_from", "digest_max_listed", "digest_lease_seconds",
-                            "database_timeout_ms", "web_header_timeout_seconds", "web_request_timeout_seconds",
-                            "web_keepalive_timeout_seconds", "web_max_connections", "web_workers", "web_database_connections"})
-        CHECK_MESSAGE(text.find(std::string("\n") + key + " =") != std::string::npos, key);
-    using mc = ndrguard::detector::message_class;
-    for (auto c : {mc::dsn, mc::autoreply, mc::feedback})
-        for (auto v : {verification::verified, verification::forged, verification::unverifiable})
-            CHECK(from_file.verdicts.cell(c, v) == defaults.verdicts.cell(c, v));
+    CHECK(apply_config_text(from_file, text, "ndrguard.conf").empty());
+    const auto lines = shipped_settings(text);
+    const serve_config defaults;
+    for (const auto& key : config_table()) {
+        CAPTURE(key.name);
+        int seen = 0;
+        for (const auto& l : lines)
+            if (l.key == key.name) {
+                ++seen;
+                CAPTURE(l.line);
+                CHECK_MESSAGE(l.documented, "a comment in its paragraph says what it is");
+                serve_config shown;
+                CHECK(shown.set(key.name, l.value) == "");
+                CHECK_MESSAGE(key.show(shown) == key.show(defaults), "the file shows another default");
+                CHECK(key.show(from_file) == key.show(defaults));
+            }
+        CHECK_MESSAGE(seen == 1, "missing from the file, or in it twice");
+    }
+    for (const auto& l : lines) CHECK_MESSAGE((!l.commented || l.key == "database"), l.key << " is set, not commented out");
 }
-
-#include <sstream>
 
 // The process limit (maxproc) of master.cf's service listening on `service`, -1 if not found.
 static int master_cf_maxproc(const std::string& text, const std::string& service) {
@@ -195,4 +294,24 @@ TEST_CASE("the idle next-hop pool stays below the reinjection smtpd's process li
     CHECK(defaults.next_hop_max_idle + 2 <= maxproc);
     // Closed by ndrguard before Postfix's smtpd_timeout (300 s) would close them under it.
     CHECK(defaults.next_hop_idle_seconds < 300);
+}
+
+TEST_CASE("the defaults README.md states, \"`key` (N\" or \"`key`, N\", are the table's") {
+    std::ifstream in(NDRGUARD_SOURCE_DIR "/README.md");
+    REQUIRE(in);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::regex stated("`([a-z_.]+)` ?[(,] ?(default )?([0-9][0-9,]*)( ?(s|ms)\\b)?");
+    int checked = 0;
+    for (auto m = std::sregex_iterator(text.begin(), text.end(), stated); m != std::sregex_iterator(); ++m) {
+        const config_key* key = find_config_key((*m)[1].str());
+        if (!key || key->type != "integer") continue;  // not a key, or "(32 random bytes)" of a file
+        std::string number = (*m)[3].str();
+        number.erase(std::remove(number.begin(), number.end(), ','), number.end());
+        std::int64_t value = std::stoll(number);
+        if ((*m)[5].str() == "s" && key->unit == "milliseconds") value *= 1000;  // "database_timeout_ms (10 s"
+        CAPTURE((*m).str());
+        CHECK(std::to_string(value) == key->default_value);
+        ++checked;
+    }
+    CHECK(checked >= 10);
 }

@@ -288,3 +288,26 @@ TEST_CASE("query strings: which values are malformed") {
                          row{"mailbox=ok&mailbox=%zz", "mailbox", false}})  // the first one counts, as in query_value
         CHECK_MESSAGE(query_value_malformed(r.query, r.name) == r.malformed, r.query);
 }
+
+#include "ndrguard/web/held_item_json.hpp"
+
+TEST_CASE("the admin API gives a held item in the one JSON form, the CLI's (quarantine show --json)") {
+    auto f = with_item();
+    f.items[7].held_at_iso = "2026-11-22T02:00:00Z";
+    f.items[7].klass = "dsn";
+    f.items[7].storm_id = 3;
+    f.items[7].message_ids = {"m1@example.org"};
+    const std::string admin = "admin-token-0123456789abcdef0123";
+    auto one = route({"GET", "/api/items/7", "Bearer " + admin}, f, secret, now, admin);
+    REQUIRE(one.status == 200);
+    const auto j = nlohmann::json::parse(one.body);
+    CHECK(j == held_item_json(f.items[7]));
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : j.items()) keys.push_back(k);
+    CHECK(keys == std::vector<std::string>{"class", "held_at", "id", "mailbox", "message_ids", "notes", "original_recipient",
+                                           "original_subject", "reasons", "reporting_mta", "sender", "size", "state",
+                                           "storm_id", "subject", "verification"});
+    CHECK(j["held_at"] == "2026-11-22T02:00:00Z");  // machine time, not the pages' "2026-11-22 02:00 UTC"
+    auto list = route({"GET", "/api/held", "Bearer " + admin}, f, secret, now, admin);
+    CHECK(nlohmann::json::parse(list.body) == nlohmann::json::array({held_item_json(f.items[7])}));
+}

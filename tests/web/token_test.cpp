@@ -107,3 +107,20 @@ TEST_CASE("the mailbox is bounded and kept exactly") {
     CHECK(long_one.error == token_error::none);
     CHECK(long_one.claims.mailbox.size() == 320);
 }
+
+TEST_CASE("a mailbox's links: release, storm and list, one expiry link_ttl_days ahead, each verified for what it does") {
+    const auto links = mailbox_links::valid_for_days("https://q.example.org", "alice@example.org", secret, 14, now);
+    CHECK(links.expires_at() == now + 14 * 86400);
+    auto claims_of = [&](const std::string& link, std::string_view path) {
+        REQUIRE(link.rfind(std::string("https://q.example.org") + std::string(path), 0) == 0);
+        auto check = verify_token(std::string_view(link).substr(std::string("https://q.example.org").size() + path.size()), secret, now);
+        REQUIRE(check.error == token_error::none);
+        return check.claims;
+    };
+    CHECK(claims_of(links.release(7), "/release/") == token_claims{token_action::release, 7, "alice@example.org", now + 14 * 86400});
+    CHECK(claims_of(links.release_storm(3), "/release-storm/") ==
+          token_claims{token_action::release_storm, 3, "alice@example.org", now + 14 * 86400});
+    CHECK(claims_of(links.list(), "/held/") == token_claims{token_action::list, 0, "alice@example.org", now + 14 * 86400});
+    // No base URL: the paths the pages link to themselves with.
+    CHECK(mailbox_links("", "alice@example.org", secret, now + 60).release(7).rfind("/release/v1.", 0) == 0);
+}

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "ndrguard/web/held_item_json.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/web/url.hpp"
 
@@ -60,14 +61,6 @@ http_response json(int status, const nlohmann::json& j) {
     return {status, "application/json", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
-nlohmann::json item_json(const item_view& it) {
-    return {{"id", it.id},           {"mailbox", it.mailbox},
-            {"state", it.state},     {"held_at", it.held_at},
-            {"reporting_mta", it.reporting_mta}, {"sender", it.sender}, {"subject", it.subject},
-            {"original_subject", it.original_subject}, {"verification", it.verification},
-            {"reasons", it.reasons}};
-}
-
 std::optional<std::int64_t> parse_id(std::string_view s) {
     std::int64_t v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -103,7 +96,7 @@ http_response admin_api(const http_request& req, std::string_view path, std::str
             if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
         const std::string search = query_value(query, "q").value_or("").substr(0, 200);
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& it : services.held_for(mailbox, limit, search)) out.push_back(item_json(it));
+        for (const auto& it : services.held_for(mailbox, limit, search)) out.push_back(held_item_json(it));
         return json(200, out);
     }
     constexpr std::string_view items = "/api/items/";
@@ -116,7 +109,7 @@ http_response admin_api(const http_request& req, std::string_view path, std::str
         if (!release && req.method == "GET") {
             auto it = services.item(*id);
             if (!it) return json(404, {{"error", "no quarantined message has this id"}});
-            return json(200, item_json(*it));
+            return json(200, held_item_json(*it));
         }
         if (release && req.method == "POST") {
             auto r = services.release(*id, "api");
@@ -209,10 +202,10 @@ http_response route(const http_request& req, web_services& services, std::string
         std::string body = "<p>Messages held for " + html_escape(check.claims.mailbox) + ", oldest first.</p>";
         if (items.empty()) body += "<p>Nothing is held.</p>";
         body += "<ul>";
+        const mailbox_links links("", check.claims.mailbox, std::string(secret), check.claims.expires_at);  // the list's expiry
         for (std::size_t i = 0; i < items.size() && i < shown; ++i) {
             const item_view& it = items[i];
-            token_claims release_claims{token_action::release, it.id, check.claims.mailbox, check.claims.expires_at};
-            body += "<li><a href=\"/release/" + html_escape(make_token(release_claims, secret)) + "\">" +
+            body += "<li><a href=\"" + html_escape(links.release(it.id)) + "\">" +
                     html_escape(it.original_subject.empty() ? it.subject : it.original_subject) + "</a><br><small>" +
                     html_escape(it.held_at) + " &middot; " +
                     html_escape(reported_by(it).empty() ? "-" : reported_by(it)) +

@@ -1,12 +1,13 @@
-// `ndrguard serve` configuration: one file of "key = value" lines (deploy/ndrguard.conf lists
-// every key with its default and unit), overridden by --set key=value on the command line.
-// Pure: parsing and validation only; errors name the file, line and key.
+// The configuration: one file of "key = value" lines (deploy/ndrguard.conf lists every key with
+// its default and unit), overridden by --set key=value on the command line; config_table() holds
+// every key once. Pure: parsing and validation only; errors name the key, and the file and line.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ndrguard/filter/policy.hpp"
@@ -22,82 +23,123 @@ struct network {
     int prefix = 0;
     static std::optional<network> parse(std::string_view text);
     bool contains(std::string_view address) const;  // a textual address, e.g. XFORWARD ADDR
+    std::string text() const;                        // "192.0.2.0/24"
 };
 
+// The settings of every command that reads the configuration (serve, quarantine, digest,
+// config). Each field is a key of config_table() (below), which holds its type, range, unit,
+// default and documentation: the defaults are written there only, and a default-constructed
+// serve_config has them.
 struct serve_config {
-    std::string listen = "127.0.0.1:10025";     // where Postfix hands us mail
-    std::string next_hop = "127.0.0.1:10026";   // where accepted mail is reinjected
-    std::string outbound_listen;                // optional: every message here is outbound
-                                                // (the content_filter of submission/SASL mail)
-    filter_mode mode = filter_mode::after_queue;
-    std::string hostname = "localhost";         // in our greeting and added Message-IDs
-    std::string database;                       // libpq conninfo ("" = libpq defaults)
-    int database_timeout_ms = 10000;            // every wait on PostgreSQL (connect, query,
-                                                // commit) ends within this: 451 / 503
-    std::vector<network> our_networks;          // clients whose mail is outbound
-    bool shadow = false;
-    bool warm_up_auto = true;                   // warm_up = auto|off: no rejection until the
-                                                // sent log covers bounce_window_days
-    int bounce_window_days = 7;                 // how far back a bounce may refer (days)
-    int sent_log_retention_days = 30;           // days of the sent log kept (>= window)
-    int lookup_gather_microseconds = 300;       // busy: a lookup waits this long for others
-                                                // to share its query (0 = never waits)
-    std::size_t max_sessions = 64;              // concurrent SMTP sessions
-    std::size_t max_message_memory_mb = 512;    // message content all sessions may hold at once (452 beyond)
-    int idle_timeout_seconds = 300;             // between two client reads or writes
-    int session_timeout_seconds = 3600;         // a whole session, however busy
-    int reinject_timeout_seconds = 120;         // each connect, read or write to the next hop
-    // Idle reinjection connections kept for the next messages: keep fewer than the next hop's
-    // process limit (master.cf: 10), so that releases and digests always find a free smtpd,
-    // and close them before the next hop's own idle timeout (Postfix's smtpd: 300 s).
-    int next_hop_max_idle = 4;
-    int next_hop_idle_seconds = 60;
-    std::string verdict_header = "X-NDRGuard";
-    smtp::server_limits limits;                       // max_line_bytes, max_message_bytes, max_recipients
-    policy verdicts;                            // policy.<class>.<verification> = action
+    std::string listen;                 // where Postfix hands us mail
+    std::string next_hop;               // where accepted mail is reinjected
+    std::string outbound_listen;        // every message here is outbound ("" = off)
+    filter_mode mode{};
+    std::string hostname;               // in our greeting and added Message-IDs
+    std::string database;               // libpq conninfo ("" = libpq defaults)
+    int database_timeout_ms{};          // every wait on PostgreSQL ends within this: 451 / 503
+    std::vector<network> our_networks;  // clients whose mail is outbound
+    bool shadow{};
+    bool warm_up_auto{};                // warm_up = auto|off
+    int bounce_window_days{};
+    int sent_log_retention_days{};
+    int lookup_gather_microseconds{};
+    std::size_t max_sessions{};
+    std::size_t max_message_memory_mb{};
+    int idle_timeout_seconds{};
+    int session_timeout_seconds{};
+    int reinject_timeout_seconds{};
+    int next_hop_max_idle{};
+    int next_hop_idle_seconds{};
+    std::string verdict_header;
+    smtp::server_limits limits;         // max_line_bytes, max_message_bytes, max_recipients
+    policy verdicts;                    // policy.<class>.<verification> = action
 
     // Storm mode per recipient mailbox (counts shared by every instance through PostgreSQL).
-    std::int64_t storm_threshold = 50;          // bounces in the window that start a storm
-    std::int64_t storm_exit_threshold = 10;     // under this the storm goes quiet ...
-    int storm_cool_down_seconds = 1800;         // ... and ends after this long quiet
-    int storm_window_seconds = 600;             // the sliding window
-    int storm_sync_ms = 250;                    // how often counts are written and read back
+    std::int64_t storm_threshold{};
+    std::int64_t storm_exit_threshold{};
+    int storm_cool_down_seconds{};
+    int storm_window_seconds{};
+    int storm_sync_ms{};
 
     // The quarantine.
-    int quarantine_retention_days = 14;         // held days kept, then dropped whole
-    std::int64_t quarantine_max_items = 20000;  // per mailbox; past either cap, forged bounces
-    std::int64_t quarantine_max_mb = 500;       // are dropped (counted), the others still kept
-    // The release pages (web links in digests).
-    std::string web_listen;                     // "" = off (deploy/run.sh serve turns it on)
-    std::string web_base_url = "http://127.0.0.1:8025";  // how users reach web_listen
-    std::string web_secret_file = "/var/lib/ndrguard/web.secret";  // created (0600) if missing
-    int link_ttl_days = 14;                     // how long a release link works
-    std::string admin_token_file;               // bearer token of the admin API ("" = API off)
-    std::string metrics_listen;                 // Prometheus /metrics ("" = off; deploy/run.sh: 127.0.0.1:9325)
-    // Both HTTP listeners (web_listen, metrics_listen): deadlines and bounds.
-    int web_header_timeout_seconds = 10;        // a request's header, from the connection or its first byte
-    int web_request_timeout_seconds = 30;       // a whole request (body too); writing the answer again
-    int web_keepalive_timeout_seconds = 15;     // idle between two requests of a connection
-    std::size_t web_max_connections = 256;      // open at once; beyond: 503, closed at once
-    std::size_t web_workers = 8;                // requests answered at once (4 more per worker wait; beyond: 503 busy)
-    std::size_t web_database_connections = 4;   // the pages' PostgreSQL pool (releases open their own)
+    int quarantine_retention_days{};
+    std::int64_t quarantine_max_items{};
+    std::int64_t quarantine_max_mb{};
+    // The release pages (web links in digests), the admin API, the metrics.
+    std::string web_listen;
+    std::string web_base_url;
+    std::string web_secret_file;
+    int link_ttl_days{};
+    std::string admin_token_file;
+    std::string metrics_listen;
+    int web_header_timeout_seconds{};
+    int web_request_timeout_seconds{};
+    int web_keepalive_timeout_seconds{};
+    std::size_t web_max_connections{};
+    std::size_t web_workers{};
+    std::size_t web_database_connections{};
     // The digest (ndrguard digest).
-    std::string digest_sender;                  // envelope sender ("" = postmaster@hostname)
-    std::string digest_from;                    // From: ("" = "Mail quarantine <digest_sender>")
-    int digest_max_listed = 50;                 // items listed one by one; the rest are counted
-    int digest_lease_seconds = 600;             // a pass that stopped before sending is taken over after this long
+    std::string digest_sender;
+    std::string digest_from;
+    int digest_max_listed{};
+    int digest_lease_seconds{};
 
-    int release_lease_seconds = 300;            // a release that stopped before handing the
-                                                // message over may be retried after this long
+    int release_lease_seconds{};
 
-    serve_config();
-    // Applies one setting; returns an error message, or "" when it was applied.
+    serve_config();  // every key at its default of config_table()
+    // Applies one setting through the table; returns an error message ("KEY: want ..., got
+    // 'VALUE'"), or "" when it was applied. Checks across keys are config_reader's.
     std::string set(std::string_view key, std::string_view value);
 };
 
-// Reads a configuration text (the file's content); errors as "NAME:LINE: message".
-std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view text, std::string_view name);
+// One key of the configuration file: the table is the one place where keys, their types,
+// ranges, units, defaults and documentation are written.
+struct config_key {
+    std::string_view name;
+    std::string_view type;           // "integer", "host:port", "yes|no", "networks", "text", ...
+    std::string_view unit;           // "seconds", "days", "MB", ... ("" = none)
+    std::string_view default_value;  // as written in the file
+    std::string_view doc;            // one line
+    std::int64_t min = 0, max = 0;   // integers: the allowed range
+    // Sets the field from a value, or returns what was wanted ("want 1..365"), the field unchanged.
+    std::string (*apply)(serve_config&, const config_key&, std::string_view value) = nullptr;
+    // The field's value, as it would be written in the file.
+    std::string (*show)(const serve_config&) = nullptr;
+};
 
-// Splits "host:port" and "[v6]:port"; nullopt on a malformed value.
+// Every key, in the order of deploy/ndrguard.conf.
+const std::vector<config_key>& config_table();
+// The key of that name (policy.ndr.forged and the other names of a shared row: the row's
+// key, policy.dsn.forged), or nullptr.
+const config_key* find_config_key(std::string_view name);
+
+// Reads every source of settings (files, --set, flags) in order into one serve_config, and
+// checks the combinations (exit threshold below threshold, ...) once, after all of them: a
+// combination is refused the same wherever its values came from. Errors name the key and where
+// it was set ("FILE:LINE", "--set KEY=VALUE").
+class config_reader {
+public:
+    config_reader() = default;
+    explicit config_reader(serve_config start) : cfg_(std::move(start)) {}
+    // A file's content; `name` is its name in errors.
+    void read_text(std::string_view text, std::string_view name);
+    // One setting; `origin` says where it came from, in errors.
+    void set(std::string_view key, std::string_view value, std::string origin);
+    // The checks across keys; returns every error of every source.
+    std::vector<std::string> finish();
+
+    const serve_config& config() const { return cfg_; }
+    serve_config& config() { return cfg_; }
+
+private:
+    std::string origin_of(std::string_view key) const;
+    serve_config cfg_;
+    std::vector<std::pair<std::string, std::string>> origins_;  // key, where it was last set
+    std::vector<std::string> errors_;
+};
+
+// One text and the checks across keys; errors as "NAME:LINE: message".
+std::vector<std::string> apply_config_text(serve_config& cfg, std::string_view text, std::string_view name);
 
 }  // namespace ndrguard::filter

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace ndrguard::web {
 
@@ -43,6 +44,32 @@ token_check verify_token(std::string_view token, std::string_view secret, std::i
 // base_url + "/release/TOKEN" (release), "/release-storm/TOKEN" (release_storm) or "/held/TOKEN"
 // (list): the links the digest and the pages give out.
 std::string signed_link(std::string_view base_url, const token_claims& c, std::string_view secret);
+
+// The one place links are minted: every link of one mailbox, signed with one expiry (the
+// digest's, the list page's, `ndrguard quarantine link`'s). base_url "" gives paths
+// ("/release/TOKEN"), as the pages link to themselves.
+class mailbox_links {
+public:
+    mailbox_links(std::string base_url, std::string mailbox, std::string secret, std::int64_t expires_at)
+        : base_url_(std::move(base_url)), mailbox_(std::move(mailbox)), secret_(std::move(secret)), expires_at_(expires_at) {}
+    // Links that work for link_ttl_days from `now` (Unix seconds).
+    static mailbox_links valid_for_days(std::string base_url, std::string mailbox, std::string secret, int link_ttl_days,
+                                        std::int64_t now) {
+        return {std::move(base_url), std::move(mailbox), std::move(secret), now + std::int64_t(link_ttl_days) * 86400};
+    }
+
+    std::string release(std::int64_t item_id) const { return link(token_action::release, item_id); }
+    std::string release_storm(std::int64_t storm_id) const { return link(token_action::release_storm, storm_id); }
+    std::string list() const { return link(token_action::list, 0); }
+    std::int64_t expires_at() const { return expires_at_; }
+
+private:
+    std::string link(token_action a, std::int64_t target) const {
+        return signed_link(base_url_, {a, target, mailbox_, expires_at_}, secret_);
+    }
+    std::string base_url_, mailbox_, secret_;
+    std::int64_t expires_at_;
+};
 
 // The signing secret from `path`, created there (32 random bytes, hex, mode 0600) when the file
 // does not exist. Throws std::runtime_error saying what is wrong: unreadable, too short, or

@@ -47,11 +47,16 @@ struct http_response {
     std::string body;
 };
 
-// What the pages show of a held item.
+// What the pages show of a held item, and what its JSON form (held_item_json.hpp) gives.
 struct item_view {
     std::int64_t id = 0;
     std::string mailbox, state, held_at, reporting_mta, sender, subject, original_subject, verification;
     std::vector<std::string> reasons;
+    // The JSON form's further fields (the pages do not show them).
+    std::string held_at_iso;  // "2026-11-22T02:00:00Z" (held_at is "2026-11-22 02:00 UTC", for people)
+    std::string klass, original_recipient;
+    std::vector<std::string> notes, message_ids;
+    std::int64_t storm_id = 0, size = 0;
 };
 
 // What the pages show of a storm, for one mailbox.

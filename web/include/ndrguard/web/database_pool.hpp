@@ -15,7 +15,7 @@
 
 #include "ndrguard/quarantine/database.hpp"
 
-namespace ndrguard::app {
+namespace ndrguard::web {
 
 class database_pool {
 public:
@@ -77,4 +77,4 @@ private:
     std::size_t open_ = 0;  // idle and leased, and those being opened
 };
 
-}  // namespace ndrguard::app
+}  // namespace ndrguard::web

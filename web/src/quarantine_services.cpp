@@ -1,15 +1,12 @@
-#include "web_services.hpp"
+#include "ndrguard/web/quarantine_services.hpp"
 
-#include <ctime>
-
-#include "time_text.hpp"
+#include "ndrguard/web/time_text.hpp"
 #include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/held_items.hpp"
 #include "ndrguard/quarantine/metrics_queries.hpp"
 #include "ndrguard/quarantine/storms.hpp"
-#include "ndrguard/web/release_token.hpp"
 
-namespace ndrguard::app {
+namespace ndrguard::web {
 
 namespace q = ndrguard::quarantine;
 
@@ -30,6 +27,8 @@ constexpr std::size_t storm_release_bound = 2000;
 
 std::string utc_minutes(q::clock_time t) { return utc_text(t, "%Y-%m-%d %H:%M UTC"); }
 
+}  // namespace
+
 web::item_view view_of(const q::item_summary& s) {
     web::item_view v;
     v.id = s.id;
@@ -42,10 +41,15 @@ web::item_view view_of(const q::item_summary& s) {
     v.original_subject = s.original_subject;
     v.verification = s.verification;
     v.reasons = s.reasons;
+    v.held_at_iso = utc_text(s.held_at, "%Y-%m-%dT%H:%M:%SZ");
+    v.klass = s.klass;
+    v.original_recipient = s.original_recipient;
+    v.notes = s.notes;
+    v.message_ids = s.message_ids;
+    v.storm_id = s.storm_id;
+    v.size = s.size;
     return v;
 }
-
-}  // namespace
 
 std::optional<web::item_view> database_web_services::item(std::int64_t id) {
     auto it = pool_.read([&](q::database& db) { return q::get_item(db, id); });
@@ -63,16 +67,20 @@ std::vector<web::item_view> database_web_services::held_for(const std::string& m
     return out;
 }
 
-release::release_report database_web_services::release_one(q::database& db, std::int64_t id, const std::string& who) {
+release::release_options release_options_of(const filter::serve_config& cfg, std::string who, std::string via) {
     release::release_options opt;
-    opt.next_hop = cfg_.next_hop;
-    opt.hostname = cfg_.hostname;
-    opt.timeout_seconds = cfg_.reinject_timeout_seconds;
-    opt.verdict_header = cfg_.verdict_header;
-    opt.lease = std::chrono::seconds(cfg_.release_lease_seconds);
-    opt.who = who;
-    opt.via = "web";
-    return release::release_item(db, id, opt);
+    opt.next_hop = cfg.next_hop;
+    opt.hostname = cfg.hostname;
+    opt.timeout_seconds = cfg.reinject_timeout_seconds;
+    opt.verdict_header = cfg.verdict_header;
+    opt.lease = std::chrono::seconds(cfg.release_lease_seconds);
+    opt.who = std::move(who);
+    opt.via = std::move(via);
+    return opt;
+}
+
+release::release_report database_web_services::release_one(q::database& db, std::int64_t id, const std::string& who) {
+    return release::release_item(db, id, release_options_of(cfg_, who, "web"));
 }
 
 web::release_outcome database_web_services::release(std::int64_t id, const std::string& who) {
@@ -144,14 +152,4 @@ web::web_services::stats database_web_services::statistics() {
     return {t.held_items, t.mailboxes, t.storms_open};
 }
 
-std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox) {
-    const auto expires = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
-    return web::signed_link(cfg.web_base_url, {web::token_action::release, id, mailbox, expires}, secret);
-}
-
-std::string list_link(const filter::serve_config& cfg, const std::string& secret, const std::string& mailbox) {
-    const auto expires = static_cast<std::int64_t>(std::time(nullptr)) + std::int64_t(cfg.link_ttl_days) * 86400;
-    return web::signed_link(cfg.web_base_url, {web::token_action::list, 0, mailbox, expires}, secret);
-}
-
-}  // namespace ndrguard::app
+}  // namespace ndrguard::web

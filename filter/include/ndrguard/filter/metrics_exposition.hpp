@@ -1,6 +1,6 @@
-// `ndrguard serve`'s /metrics (Prometheus text format, prometheus-cpp's serializer): the filter's
-// own counters, and, read from PostgreSQL at scrape time (at most every 5 s), what every instance
-// shares: storms open, the quarantine, releases and digests. Those database-wide values are the
+// `ndrguard serve`'s /metrics (Prometheus text format, prometheus-cpp's serializer), next to the
+// filter's counters it exposes (metrics.hpp): those, and, read from PostgreSQL at scrape time (at
+// most every 5 s), what every instance shares: storms open, the quarantine, releases and digests. Those database-wide values are the
 // same on every instance: dashboards take max() of them, sum() of the others.
 #pragma once
 
@@ -18,7 +18,7 @@ namespace prometheus {
 struct MetricFamily;
 }
 
-namespace ndrguard::app {
+namespace ndrguard::filter {
 
 class metrics_endpoint {
 public:
@@ -45,4 +45,4 @@ private:
     std::uint64_t scrape_errors_ = 0;
 };
 
-}  // namespace ndrguard::app
+}  // namespace ndrguard::filter

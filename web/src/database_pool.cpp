@@ -1,6 +1,6 @@
-#include "database_pool.hpp"
+#include "ndrguard/web/database_pool.hpp"
 
-namespace ndrguard::app {
+namespace ndrguard::web {
 
 database_pool::database_pool(std::string conninfo, std::size_t size, std::chrono::milliseconds wait)
     : conninfo_(std::move(conninfo)), size_(size == 0 ? 1 : size), wait_(wait) {}
@@ -70,4 +70,4 @@ database_pool::counts database_pool::now() const {
     return {open_, idle_.size()};
 }
 
-}  // namespace ndrguard::app
+}  // namespace ndrguard::web

@@ -1,16 +1,25 @@
-// The release pages' view of ndrguard: the quarantine in PostgreSQL and releases to next_hop.
+// The web adapter (target ndrguard_web_quarantine): the release pages' and the admin API's view
+// of ndrguard, the quarantine in PostgreSQL and releases to next_hop.
 // /healthz, the pages and the admin API read through a small pool of connections
 // (web_database_connections, each wait at most database_timeout_ms); a release opens its own
 // (it may wait for the next hop for reinject_timeout_seconds, and holds no pooled connection).
 #pragma once
 
-#include "database_pool.hpp"
+#include "ndrguard/web/database_pool.hpp"
 #include "ndrguard/filter/config.hpp"
 #include "ndrguard/release/release.hpp"
 #include "ndrguard/quarantine/database.hpp"
+#include "ndrguard/quarantine/held_items.hpp"
 #include "ndrguard/web/routes.hpp"
 
-namespace ndrguard::app {
+namespace ndrguard::web {
+
+// A release as the configuration says (next_hop, hostname, reinject_timeout_seconds,
+// verdict_header, release_lease_seconds); `who` and `via` for the audit. The pages' and the CLI's.
+release::release_options release_options_of(const filter::serve_config& cfg, std::string who, std::string via);
+
+// A held item as the pages and the JSON form (held_item_json) show it.
+item_view view_of(const quarantine::item_summary& s);
 
 class database_web_services : public web::web_services {
 public:
@@ -31,9 +40,4 @@ private:
     database_pool pool_;
 };
 
-// A release link for a held item: web_base_url/release/TOKEN, valid link_ttl_days.
-std::string release_link(const filter::serve_config& cfg, const std::string& secret, std::int64_t id, const std::string& mailbox);
-// The link to a mailbox's page of held messages: web_base_url/held/TOKEN.
-std::string list_link(const filter::serve_config& cfg, const std::string& secret, const std::string& mailbox);
-
-}  // namespace ndrguard::app
+}  // namespace ndrguard::web

@@ -5,7 +5,7 @@
 #include <ctime>
 #include <string>
 
-namespace ndrguard::app {
+namespace ndrguard::web {
 
 inline std::string utc_text(std::chrono::system_clock::time_point t, const char* strftime_format) {
     std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -16,4 +16,4 @@ inline std::string utc_text(std::chrono::system_clock::time_point t, const char*
     return buf;
 }
 
-}  // namespace ndrguard::app
+}  // namespace ndrguard::web

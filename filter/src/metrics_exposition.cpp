@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "ndrguard/filter/metrics_exposition.hpp"
 
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -9,7 +9,7 @@
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/metrics_queries.hpp"
 
-namespace ndrguard::app {
+namespace ndrguard::filter {
 
 namespace pm = prometheus;
 
@@ -192,4 +192,4 @@ web::http_response metrics_endpoint::handle(const web::http_request& req) {
     return {200, "text/plain; version=0.0.4; charset=utf-8", body.str()};
 }
 
-}  // namespace ndrguard::app
+}  // namespace ndrguard::filter
