@@ -227,9 +227,12 @@ template <detector::message_class C, verification V>
 std::string show_policy(const serve_config& c) {
     return std::string(to_string(c.verdicts.cell(C, V)));
 }
+// The policy's defaults are DESIGN.md's table, written once in policy::policy(); the
+// configuration table shows them from there.
 template <detector::message_class C, verification V>
-config_key policy_cell(std::string_view name, std::string_view def, std::string_view doc) {
-    return {name, "deliver|reject|quarantine", "", def, doc, 0, 0, apply_policy, show_policy<C, V>};
+config_key policy_cell(std::string_view name, std::string_view doc) {
+    static const policy designed;
+    return {name, "deliver|reject|quarantine", "", to_string(designed.cell(C, V)), doc, 0, 0, apply_policy, show_policy<C, V>};
 }
 
 using sc = serve_config;
@@ -277,18 +280,15 @@ std::vector<config_key> make_table() {
         integer<&sc::max_message_memory_mb>("max_message_memory_mb", "MB", "512", 1, 1 << 20,
                                             "message content all sessions may hold at once (452 beyond)"),
         text<&sc::verdict_header, header_name>("verdict_header", "header name", "X-NDRGuard", "the header added to delivered bounces"),
-        policy_cell<mc::dsn, ver::verified>("policy.dsn.verified", "deliver", "a bounce (dsn, ndr) that names a message we sent"),
-        policy_cell<mc::dsn, ver::forged>("policy.dsn.forged", "reject", "a bounce that names only messages we never sent"),
-        policy_cell<mc::dsn, ver::unverifiable>("policy.dsn.unverifiable", "deliver", "a bounce that names no message"),
-        policy_cell<mc::autoreply, ver::verified>("policy.autoreply.verified", "deliver",
-                                                  "an auto-reply (autoreply, challenge, virus_notice) to a message we sent"),
-        policy_cell<mc::autoreply, ver::forged>("policy.autoreply.forged", "quarantine",
-                                                "an auto-reply naming only messages we never sent"),
-        policy_cell<mc::autoreply, ver::unverifiable>("policy.autoreply.unverifiable", "deliver", "an auto-reply that names no message"),
-        policy_cell<mc::feedback, ver::verified>("policy.feedback.verified", "deliver",
-                                                 "a report (mdn, feedback) on a message we sent"),
-        policy_cell<mc::feedback, ver::forged>("policy.feedback.forged", "deliver", "a report naming only messages we never sent"),
-        policy_cell<mc::feedback, ver::unverifiable>("policy.feedback.unverifiable", "deliver", "a report that names no message"),
+        policy_cell<mc::dsn, ver::verified>("policy.dsn.verified", "a bounce (dsn, ndr) that names a message we sent"),
+        policy_cell<mc::dsn, ver::forged>("policy.dsn.forged", "a bounce that names only messages we never sent"),
+        policy_cell<mc::dsn, ver::unverifiable>("policy.dsn.unverifiable", "a bounce that names no message"),
+        policy_cell<mc::autoreply, ver::verified>("policy.autoreply.verified", "an auto-reply (autoreply, challenge, virus_notice) to a message we sent"),
+        policy_cell<mc::autoreply, ver::forged>("policy.autoreply.forged", "an auto-reply naming only messages we never sent"),
+        policy_cell<mc::autoreply, ver::unverifiable>("policy.autoreply.unverifiable", "an auto-reply that names no message"),
+        policy_cell<mc::feedback, ver::verified>("policy.feedback.verified", "a report (mdn, feedback) on a message we sent"),
+        policy_cell<mc::feedback, ver::forged>("policy.feedback.forged", "a report naming only messages we never sent"),
+        policy_cell<mc::feedback, ver::unverifiable>("policy.feedback.unverifiable", "a report that names no message"),
         integer<&sc::storm_threshold>("storm_threshold", "bounces", "50", 1, 100000000,
                                       "bounces for one mailbox within the window that start a storm"),
         integer<&sc::storm_exit_threshold>("storm_exit_threshold", "bounces", "10", 0, 100000000,

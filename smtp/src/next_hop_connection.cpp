@@ -1,5 +1,7 @@
 #include "ndrguard/smtp/next_hop_connection.hpp"
 
+#include "ndrguard/smtp/replies.hpp"
+
 #include <sys/socket.h>
 
 namespace ndrguard::smtp {
@@ -91,7 +93,10 @@ void next_hop_connection::drive() {
     if (st == smtp_client_session::status::broken) {
         smtp_reply r = client_.outcome();
         close();
-        if (r.code >= 500) r = {451, "4.3.0 Error: next hop refused the connection: " + r.text};
+        if (r.code >= 500) {  // the reply table's next_hop_refused_connection: "451 4.3.0 ..."
+            const std::string line = render(reply_id::next_hop_refused_connection, {}, r.text);
+            r = {reply_of(reply_id::next_hop_refused_connection).code, line.substr(4)};
+        }
         return finish(r);
     }
     arm_timer(st == smtp_client_session::status::connecting ? "greeting" : "reply");
