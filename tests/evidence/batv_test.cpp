@@ -121,6 +121,35 @@ TEST_CASE("verify_batv: the table") {
     }
 }
 
+// Made by Exim itself (Debian's exim4-daemon-light 4.96, `exim -be` run once by hand on day
+// 20789, 2026-12-02): ${prvs{ADDRESS}{KEY}{KEYNUM}} signs with today + 7 = day 796.
+TEST_CASE("tags made by Exim 4.96's ${prvs} verify, and Exim's ${prvscheck} accepted ours") {
+    const ev::batv_settings exim_keys{{{1, "current secret"}, {0, "old-secret"}, {9, "k9"}, {2, "ndrguard made this"}}, 7};
+    struct row {
+        const char* tag;
+        const char* untagged;
+    };
+    const row rows[] = {
+        {"prvs=179616a4bd=alice@example.org", "alice@example.org"},
+        {"prvs=07966ef50c=list-owner+x@lists.example.org", "list-owner+x@lists.example.org"},  // no KEYNUM: 0
+        {"prvs=97969e325f=a=b@example.org", "a=b@example.org"},
+    };
+    for (const auto& r : rows) {
+        INFO(r.tag);
+        for (std::int64_t day = 20789; day <= 20796; ++day) {
+            const auto got = ev::verify_batv(r.tag, exim_keys, day);
+            CHECK(got.status == ev::batv_status::valid);
+            CHECK(got.untagged == r.untagged);
+        }
+        CHECK(ev::verify_batv(r.tag, exim_keys, 20797).status == ev::batv_status::expired);
+    }
+    // ${prvscheck{prvs=2795d2ec6d=bob@example.org}{ndrguard made this}{...}} set $prvscheck_result
+    // to 1, and not with another key. (Exim refused the same tag in upper case: its pattern is
+    // caseless but it compares the hash with its own lower-case one. We accept either case: the
+    // value, 24 bits, is the same.)
+    CHECK(ev::prvs_hash("ndrguard made this", 2, 795, "bob@example.org") == "d2ec6d");
+}
+
 TEST_CASE("an address longer than any real one is not read as tagged") {
     const std::string long_local(400, 'a');
     const auto got = ev::verify_batv(tagged("old-secret", 0, 428, long_local, "example.org"), settings, today);
