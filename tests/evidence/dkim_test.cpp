@@ -77,6 +77,24 @@ TEST_CASE("header-only input verifies, relaxed and simple") {
     }
 }
 
+TEST_CASE("OpenDKIM's own signer (rsa-sha1, relaxed/simple, Received signed)") {
+    const message m = split(read("opendkim.eml"));
+    auto s = only(dkim::check(m.headers, std::nullopt, ours, keys()));
+    CHECK(s.result == dkim::outcome::verified);
+    s = only(dkim::check(m.headers, m.body, ours, keys()));
+    CHECK(s.result == dkim::outcome::verified);
+    CHECK(s.body_checked);
+    // A relay's Received on top is not in h= (the signed ones are taken bottom-up).
+    CHECK(only(dkim::check("Received: from relay.remote.test by mx.remote.test\r\n" + m.headers, std::nullopt, ours,
+                           keys()))
+              .result == dkim::outcome::verified);
+    CHECK(only(dkim::check(replace(m.headers, "Quarterly", "Annual"), std::nullopt, ours, keys())).reason ==
+          "header_hash");
+    // simple body canonicalisation: one changed space is a different body.
+    CHECK(only(dkim::check(m.headers, replace(m.body, "Hello Bob", "Hello  Bob"), ours, keys())).reason ==
+          "body_hash");
+}
+
 TEST_CASE("LF line endings (as the detector hands them over) verify too") {
     message m = split(read("relaxed.eml"));
     std::string lf;

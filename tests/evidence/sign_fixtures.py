@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Signs the DKIM test messages with a real signer (Debian's python3-dkim, dkimpy) and a key
+"""Signs the DKIM test messages with real signers (Debian's python3-dkim, dkimpy; OpenDKIM's) and a key
 pair made now by openssl: nothing signed is committed. Writes into OUTDIR:
   ours.pub.pem, ours.txt (the key as PEM and as a DNS TXT record's text), other.pub.pem,
-  relaxed.eml, simple.eml, length.eml, missing.eml, other.eml (CRLF line endings).
+  relaxed.eml, simple.eml, length.eml, missing.eml, other.eml (CRLF line endings), and
+  opendkim.eml, signed by OpenDKIM's opendkim-testmsg.
 dkim_test (the C++ side) then verifies them with ndrguard's evidence library."""
 import subprocess
 import sys
@@ -55,4 +56,13 @@ sign("simple.eml", b"simple")
 sign("length.eml", b"relaxed", length=True)
 sign("missing.eml", b"relaxed", headers=SIGNED + [b"reply-to"])  # listed in h=, not in the message
 sign("other.eml", b"relaxed", domain=b"other.test", key=other_key)
+
+# The second signer: OpenDKIM's own (opendkim-tools; the library the milter signs with), which
+# signs with its defaults: rsa-sha1, relaxed/simple, Received lines included.
+signed = subprocess.run(["/usr/sbin/opendkim-testmsg", "-C", "-d", "example.org", "-s", "sel1",
+                         "-k", str(out / "ours.key.pem")], input=HEADERS + b"\r\n" + BODY, check=True,
+                        capture_output=True).stdout
+if not signed.startswith(b"DKIM-Signature:"):
+    sys.exit("opendkim-testmsg did not sign")
+(out / "opendkim.eml").write_bytes(signed)
 print("signed into", out)
