@@ -88,6 +88,7 @@ struct context {
     const limits* lim;
     std::size_t others = 0;
     bool limit_hit = false;
+    std::vector<std::string> oversized_keys;  // "selector._domainkey.domain" of keys refused for size
 };
 
 context& context_of(DKIM* d) { return *static_cast<context*>(dkim_get_user_context(d)); }
@@ -131,9 +132,14 @@ DKIM_CBSTAT key_lookup(DKIM* d, DKIM_SIGINFO* sig, u_char* buf, size_t buflen) {
             record = k.record;
             break;
         }
-    if (!record && cx.keys->dns_txt) record = cx.keys->dns_txt(selector + "._domainkey." + domain);
+    const std::string name = selector + "._domainkey." + domain;
+    if (!record && cx.keys->dns_txt) record = cx.keys->dns_txt(name);
     if (!record) return DKIM_CBSTAT_NOTFOUND;
-    if (record->size() > cx.lim->max_key_record_bytes || record->size() + 1 > buflen) return DKIM_CBSTAT_ERROR;
+    // libopendkim's buffer is 1 KiB (a 4096-bit RSA key's record fits, an 8192-bit one does not).
+    if (record->size() > cx.lim->max_key_record_bytes || record->size() + 1 > buflen) {
+        cx.oversized_keys.push_back(name);
+        return DKIM_CBSTAT_NOTFOUND;  // (an error here would stop dkim_eoh for every signature)
+    }
     std::memcpy(buf, record->data(), record->size());
     buf[record->size()] = '\0';
     return DKIM_CBSTAT_CONTINUE;
@@ -209,7 +215,7 @@ report check(std::string_view headers, std::optional<std::string_view> body, con
     std::unique_ptr<DKIM, handle_closer> d(
         dkim_verify(lib.get(), reinterpret_cast<const unsigned char*>("ndrguard"), nullptr, &status));
     if (!d) throw std::bad_alloc();
-    context cx{&our_domains, &keys, &lim};
+    context cx{&our_domains, &keys, &lim, 0, false, {}};
     dkim_set_user_context(d.get(), &cx);
 
     std::string field;
@@ -249,6 +255,9 @@ report check(std::string_view headers, std::optional<std::string_view> body, con
         } else {
             c.result = outcome::failed;
             c.reason = failure_reason(dkim_sig_geterror(sigs[i]));
+            const std::string name = c.selector + "._domainkey." + c.domain;
+            if (std::find(cx.oversized_keys.begin(), cx.oversized_keys.end(), name) != cx.oversized_keys.end())
+                c.reason = "bad_key";
         }
         r.ours.push_back(std::move(c));
     }

@@ -213,6 +213,24 @@ TEST_CASE("keys: a PEM file, the TXT record's text, and a DNS function give the 
                          doctest::Contains("cannot read"), std::runtime_error);
     CHECK_THROWS_WITH_AS(dkim::load_key_entries("example.org:sel1:" + fixtures + "/ours.key.pem"),
                          doctest::Contains("PUBLIC KEY"), std::runtime_error);
+    // A record longer than the bound is refused, and said to be a bad key, not a missing one.
+    dkim::key_source big;
+    big.dns_txt = [&](const std::string&) -> std::optional<std::string> {
+        return txt[0].record + "; n=" + std::string(1100, 'x');
+    };
+    CHECK(only(dkim::check(m.headers, std::nullopt, ours, big)).reason == "bad_key");
+    // A record that is not a key: that signature fails as bad_key, and does not stop the others.
+    const message opendkim = split(read("opendkim.eml"));
+    const std::string both = replace(opendkim.headers, "s=sel1;", "s=broken;") + m.headers;
+    dkim::key_source broken{txt, {}};
+    broken.keys.push_back({"example.org", "broken", "v=DKIM1; k=rsa; p=AAAA"});
+    const dkim::report two = dkim::check(both, std::nullopt, ours, broken);
+    REQUIRE(two.ours.size() == 2);
+    CHECK(two.ours[0].selector == "broken");
+    CHECK(two.ours[0].result == dkim::outcome::failed);
+    CHECK(two.ours[0].reason == "bad_key");
+    CHECK(two.ours[1].result == dkim::outcome::verified);
+    CHECK(two.verified());
     std::string error;
     CHECK_FALSE(dkim::key_record_from_text("v=DKIM1; p=" + std::string(3000, 'A'), error));
     CHECK(error.find("longer") != std::string::npos);

@@ -33,7 +33,7 @@ struct limits {
     std::size_t max_header_bytes = 256u << 10;  // header section handed over (the rest: ignored)
     std::size_t max_header_fields = 2000;
     std::size_t max_body_bytes = 1u << 20;      // a longer body is not checked (header hash only)
-    std::size_t max_key_record_bytes = 2048;    // a TXT record or key file's text (8192-bit RSA fits)
+    std::size_t max_key_record_bytes = 1024;    // a key record: libopendkim's buffer (4096-bit RSA fits)
 };
 
 // A public key as a DKIM key record's text: "v=DKIM1; k=rsa; p=MIIB...".
