@@ -172,6 +172,7 @@ struct context {
     std::string text;            // same, original case (for references)
     std::vector<std::string> ids_returned, ids_quoted, ids_header;
     const mime::header_section* returned_headers = nullptr;  // of the returned original
+    bool returned_whole = false;       // returned_headers belong to a whole embedded message
     std::string_view returned_reason;  // how its id was found
     std::deque<mime::header_section> header_storage;  // parsed text/rfc822-headers bodies
     std::string from_address;                // the report's From address
@@ -358,6 +359,7 @@ void take_ses_references(context& cx) {
 void read_returned_original(context& cx) {
     const auto& ents = cx.doc.entities();
     const mime::header_section* first_seen = nullptr;
+    bool first_whole = false;
     for (std::size_t i = 1; i < ents.size(); ++i) {
         const entity& e = ents[i];
         const mime::header_section* h = nullptr;
@@ -371,18 +373,48 @@ void read_returned_original(context& cx) {
             h = &cx.header_storage.emplace_back(mime::parse_header_section(kept, cx.lim, cx.out.flags));
         }
         if (h == nullptr || h->fields.empty()) continue;
-        if (first_seen == nullptr) first_seen = h;
+        // message/partial carries a fragment: its body is not the original's.
+        const bool whole = e.message_level == 1 && ents[std::size_t(e.parent)].type.subtype != "partial";
+        if (first_seen == nullptr) {
+            first_seen = h;
+            first_whole = whole;
+        }
         std::string id = normalize_message_id(h->get("message-id"));
         // The returned original's id is taken even when it equals the bounce's own: a copy
         // said to be ours is what the sent log must judge, not the detector.
         if (id.empty()) continue;
         if (cx.ids_returned.empty()) {
             cx.returned_headers = h;
+            cx.returned_whole = whole;
             cx.returned_reason = e.message_level == 1 ? "ref.msgid.rfc822" : "ref.msgid.rfc822_headers";
         }
         cx.ids_returned.push_back(id);
     }
-    if (cx.returned_headers == nullptr) cx.returned_headers = first_seen;
+    if (cx.returned_headers == nullptr) {
+        cx.returned_headers = first_seen;
+        cx.returned_whole = first_whole;
+    }
+}
+
+// The returned original's raw bytes: its fields are views into one buffer (the message, or a
+// decoded part kept by the document), so the section runs from the first field to the line
+// ending after the last one.
+void copy_returned_original(context& cx) {
+    const mime::header_section& h = *cx.returned_headers;
+    result& r = cx.out;
+    const char* begin = h.fields.front().name.data();
+    const auto& last = h.fields.back();
+    const char* end = last.value.data() + last.value.size();
+    const char* limit = h.body.data() != nullptr ? h.body.data() : end;
+    if (limit > end && *end == '\n') ++end;  // the last field's own line ending
+    r.returned_headers.assign(begin, std::size_t(end - begin));
+    // Whole only when nothing was cut: not the message, a part's decoding, nor this header.
+    const bool cut = (r.flags & (flag_truncated | flag_header_too_large | flag_too_many_header_fields |
+                                 flag_malformed_header | flag_unterminated_multipart)) != 0;
+    if (cx.returned_whole && !cut && h.body.data() != nullptr && h.body.size() <= cx.lim.max_returned_body_bytes) {
+        r.returned_body.assign(h.body);
+        r.returned_body_complete = true;
+    }
 }
 
 void fill_original_details(context& cx, const mime::header_section& h) {
@@ -685,7 +717,10 @@ result classify(std::string_view message, const envelope& env, const limits& lim
 
     if (r.klass != message_class::not_bounce) {
         if (cx.ses) take_ses_references(cx);
-        if (cx.returned_headers) fill_original_details(cx, *cx.returned_headers);
+        if (cx.returned_headers) {
+            fill_original_details(cx, *cx.returned_headers);
+            copy_returned_original(cx);
+        }
         if (cx.ev.report_dsn) read_delivery_status(cx);
         if (r.klass == message_class::mdn) read_report_fields(cx, "disposition-notification");
         if (r.klass == message_class::feedback) read_report_fields(cx, "feedback-report");

@@ -22,9 +22,10 @@ detector_strength strength_of(const strength_input& in) {
 }
 
 bool original_returned(const detector::result& r) {
-    // The tags the detector gives an id read from a returned message/rfc822 (or message/global)
-    // part or a text/rfc822-headers part; an NDR's attached or inline copy is not a report's part.
-    return has(r.reasons, "ref.msgid.rfc822") || has(r.reasons, "ref.msgid.rfc822_headers");
+    // The returned original's header section (message/rfc822, message/global, an attached .eml
+    // or text/rfc822-headers), with or without a Message-ID; strong also needs the report
+    // itself (a DSN), so an NDR's attached copy stays weak.
+    return !r.returned_headers.empty() || has(r.reasons, "ref.msgid.rfc822") || has(r.reasons, "ref.msgid.rfc822_headers");
 }
 
 detector_strength strength_of(const detector::result& r) {

@@ -78,6 +78,7 @@ struct limits {
     std::size_t max_text_bytes = 256u << 10;    // decoded text scanned for NDR phrases and quoted headers
     std::size_t max_decoded_bytes = 64u << 20;  // total base64/QP output for one message
     std::size_t max_references = 64;            // message ids, recipients, hosts kept (each)
+    std::size_t max_returned_body_bytes = 1u << 20;  // the returned original's body kept in result
 };
 
 // What the SMTP layer knows. Unknown in offline scans.
@@ -101,6 +102,14 @@ struct result {
     std::string original_return_path;  // address only
     std::string original_subject;      // RFC 2047 decoded, UTF-8
     std::vector<std::string> received_hosts;  // host names in its Received lines, lower case
+    // Its header section as returned (fields in order, folds kept; line endings LF, as the
+    // detector reads every message), for checks over the original such as DKIM. Bounded by
+    // max_header_bytes and max_header_fields; empty when nothing was returned.
+    std::string returned_headers;
+    // Its body, when the whole original came back (a message/rfc822 or .eml part, not
+    // text/rfc822-headers) and fits max_returned_body_bytes; then returned_body_complete.
+    std::string returned_body;
+    bool returned_body_complete = false;
 
     std::string subject;  // the bounce's own Subject, decoded, UTF-8 (for logs and digests)
 
