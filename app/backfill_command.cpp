@@ -192,9 +192,10 @@ int run_backfill(const std::vector<std::string>& args) {
                     start = nl + 1;
                 }
             }
-            if (n < 0) {
-                int code = 0;
-                const char* msg = gzerror(f, &code);
+            // A truncated .gz ends with Z_BUF_ERROR ("unexpected end of file") rather than -1.
+            int code = Z_OK;
+            const char* msg = gzerror(f, &code);
+            if (n < 0 || (code != Z_OK && code != Z_STREAM_END)) {
                 std::cerr << "ndrguard backfill: " << path << ": read error (" << (msg ? msg : "?")
                           << "), kept what was read before it\n";
                 broken = true;

@@ -12,12 +12,14 @@ set -eu
 # The digest: mimetic. Metrics: prometheus-cpp (core). Tests: Chromium and chromedriver (the
 # release pages in a browser), Prometheus and promtool (scraping, alert rules).
 # Fuzzing: clang with its runtime (libFuzzer, ASan, UBSan). Benchmarks: Sisimai, the peer
-# bounce parser they compare with (only needed for `ctest -L bench`).
+# bounce parser they compare with (only needed for `ctest -L bench`). `ndrguard backfill`: zlib
+# (gzip-rotated mail logs).
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
   nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev libssl-dev python3
   clang libclang-rt-14-dev llvm
   postfix libsisimai-perl util-linux
-  libmimetic-dev chromium chromium-driver prometheus-cpp-dev prometheus"
+  libmimetic-dev chromium chromium-driver prometheus-cpp-dev prometheus
+  zlib1g-dev"
 
 missing=""
 for p in $PACKAGES; do
