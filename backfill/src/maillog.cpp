@@ -79,7 +79,8 @@ int year_of(time_point t) {
 
 bool valid_date(int y, int mo, int d, int h, int mi, int s) {
     static constexpr int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return y >= 1970 && y <= 9999 && mo >= 1 && mo <= 12 && d >= 1 && d <= mdays[mo - 1] && h <= 23 && mi <= 59 &&
+    // system_clock counts nanoseconds in 64 bits: it ends in 2262.
+    return y >= 1970 && y <= 2200 && mo >= 1 && mo <= 12 && d >= 1 && d <= mdays[mo - 1] && h <= 23 && mi <= 59 &&
            s <= 60;
 }
 

@@ -123,6 +123,7 @@ TEST_CASE("lines that are skipped, and why") {
         {"Dec  1 22:10", bf::skip_reason::no_header},
         {"Dec 32 22:10:01 mail postfix/smtpd[1]: x", bf::skip_reason::no_header},
         {"Foo  1 22:10:01 mail postfix/smtpd[1]: x", bf::skip_reason::no_header},
+        {"9999-12-01T22:10:05Z mail postfix/qmgr[902]: 4B1C71E2BA: removed", bf::skip_reason::no_header},  // past system_clock
         {"2026-13-01T22:10:05Z mail postfix/qmgr[902]: 4B1C71E2BA: removed", bf::skip_reason::no_header},
         {"2026-12-01T22:10:05 mail postfix/qmgr[902]: 4B1C71E2BA: removed", bf::skip_reason::no_header},  // no zone
         {"<22>1 2026-12-01T22:10:06Z mail", bf::skip_reason::no_header},
