@@ -9,7 +9,8 @@ their lines; a second run records nothing new; a gzip-rotated copy of the log do
 from an empty sent log; a file of hostile lines (huge, binary, NULs, truncated) and a truncated
 .gz crash nothing and are counted as skipped; a hand-written log in the ISO format with a
 message from 8 days ago is left out by --since 7d and recorded with --since 30d, so the sent
-log's first day covers the 7-day bounce window (what serve's warm_up=auto checks).
+log's first day covers the 7-day bounce window: serve (warm_up=auto) that did not reject a
+forged null-sender bounce before rejects one after.
 usage: e2e_backfill.py NDRGUARD PG_CLUSTER_SH SQL_DIR WORK_DIR        (exit 77: skipped)"""
 import datetime
 import gzip
@@ -19,12 +20,14 @@ import shutil
 import smtplib
 import subprocess
 import sys
+import time
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "postfix"))
 from postfix_instance import Instance  # noqa: E402
 sys.path.insert(0, os.path.join(here, ".."))
-from e2e_common import check, failures, free_port, fresh_postgres, postfix_missing, wait_for, wait_port  # noqa: E402
+from e2e_common import (check, dsn_returning, failures, free_port, fresh_postgres, postfix_missing, send,  # noqa: E402
+                        wait_for, wait_port)
 
 ndrguard, pg_cluster, sql_dir, work = sys.argv[1:5]
 sink_script = os.path.join(here, "..", "filter", "smtp_sink.py")
@@ -65,6 +68,30 @@ def psql(conninfo, sql):
 
 def sent_ids(conninfo):
     return sorted(psql(conninfo, "SELECT message_id FROM sent_log"))
+
+
+def forged_bounce_answer(conninfo, root, name):
+    """Starts serve (warm_up=auto) on this sent log, gives it a forged null-sender bounce as
+    Postfix would (XFORWARD ADDR from outside), returns the SMTP code of the answer."""
+    sink_port, port = free_port(), free_port()
+    sink_dir = os.path.join(root, "sink-" + name)
+    os.makedirs(sink_dir)
+    sink = subprocess.Popen([sys.executable, sink_script, str(sink_port), sink_dir])
+    serve = subprocess.Popen([ndrguard, "serve", "--db", conninfo, "--sql-dir", sql_dir,
+                              "--set", "listen=127.0.0.1:%d" % port, "--set", "next_hop=127.0.0.1:%d" % sink_port,
+                              "--set", "mode=after_queue", "--set", "hostname=filter.test", "--set", "warm_up=auto",
+                              "--set", "our_networks=127.0.0.1/32"], stderr=open(os.path.join(root, "serve-%s.log" % name), "w"))
+    try:
+        if not (wait_port(sink_port) and wait_port(port)):
+            return None
+        time.sleep(2)  # serve reads the sent log's first day at its first storm sync (250 ms)
+        code, _ = send(port, "", ["alice@example.org"], dsn_returning("never.sent.%s@example.org" % name), "203.0.113.5")
+        return code
+    finally:
+        serve.terminate()
+        sink.terminate()
+        serve.wait()
+        sink.wait()
 
 
 def run(conninfo, root):
@@ -167,6 +194,8 @@ def run(conninfo, root):
                      "delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)",
                      "postfix/qmgr[3]: 0A1B2C3D4E: removed"]:
             f.write("%s mail %s\n" % (stamp, line))
+    code = forged_bounce_answer(conninfo, root, "before")
+    check("serve, sent log of today only: in warm-up, a forged bounce is not rejected", code is not None and code < 500, code)
     rc, c, out = backfill(conninfo, "--since", "7d", iso)
     check("--since 7d leaves out a message of 8 days ago", rc == 0 and c.get("older_than_since") == 1 and c.get("recorded") == 0, c)
     rc, c, out = backfill(conninfo, "--since", "30d", iso)
@@ -176,6 +205,8 @@ def run(conninfo, root):
           first <= (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=7)).date().isoformat(), first)
     check("recorded on its own day", psql(conninfo, "SELECT sent_day FROM sent_log WHERE message_id = 'old.1@example.org'")
           == [old.date().isoformat()])
+    code = forged_bounce_answer(conninfo, root, "after")
+    check("serve after the backfill: warm-up over, the forged bounce rejected", code is not None and code >= 500, code)
 
 
 def main():
