@@ -38,7 +38,8 @@ const char* const backfill_usage =
     "reason) and recorded. Files are read in the order given: give rotated logs oldest first.\n"
     "\n"
     "  --since DAYSd    only messages delivered in the last DAYS days (default: bounce_window_days)\n"
-    "  --dry-run        look up, record nothing\n"
+    "  --dry-run        look up, record nothing (and apply no schema migration; a real run\n"
+    "                   applies them first, as serve does)\n"
     "  --config FILE, --set KEY=VALUE, --db CONNINFO, --sql-dir DIR: as for serve (our_networks,\n"
     "                   database)\n"
     "  -h, --help       show this text\n"
@@ -157,7 +158,7 @@ int run_backfill(const std::vector<std::string>& args) {
     int status = 0;
     try {
         q::database db(cfg.database);
-        q::migrate(db, parsed.sql_dir);
+        if (!dry_run) q::migrate(db, parsed.sql_dir);  // as serve does; a dry run changes nothing
         q::sent_log log(db);
         std::vector<bf::outbound> batch;
         auto flush = [&](bool all) {

@@ -340,7 +340,9 @@ void joiner::feed(std::string_view line, std::vector<outbound>& out) {
         if (p.sender.empty()) p.sender = std::string(l->value.substr(0, lim_.max_message_id));
         break;
     case line_kind::message_id:
-        p.message_id = std::string(l->value.substr(0, lim_.max_message_id));
+        // An id past the bound is not cut (a cut id would match nothing): the message is
+        // dropped as having none.
+        if (l->value.size() <= lim_.max_message_id) p.message_id = std::string(l->value);
         break;
     case line_kind::envelope:
         p.sender = std::string(l->value.substr(0, lim_.max_message_id));

@@ -259,6 +259,12 @@ TEST_CASE("a message without a message-id line is dropped as such") {
     CHECK(dropped(r, bf::drop_reason::no_message_id) == 1);
 }
 
+TEST_CASE("a Message-ID longer than the bound is dropped, not cut") {
+    const auto r = join(message("ABCDEF01", "smtpd|client=ws[192.0.2.10]", std::string(1200, 'a') + "@x"));
+    CHECK(r.out.empty());
+    CHECK(dropped(r, bf::drop_reason::no_message_id) == 1);
+}
+
 TEST_CASE("a queue id reused after removed is a new message") {
     const auto r = join(message("ABCDEF01", "smtpd|client=ws[192.0.2.10]", "one@x") +
                         message("ABCDEF01", "smtpd|client=mx[203.0.113.5]", "two@x") +

@@ -107,7 +107,7 @@ enum class drop_reason {
                        // the log (a held message released, a filter's loop back)
     origin_unknown,    // no client= or pickup line for it (the log starts after it arrived,
                        // or Postfix made it itself: a bounce, a delay notice)
-    no_message_id,     // no message-id= line (Postfix logs none for a message without one)
+    no_message_id,     // no message-id= line, or one longer than limits::max_message_id
     never_sent,        // removed without any status=sent (bounced, expired, deleted)
     evicted,           // still open when max_open newer queue ids arrived, not complete
     incomplete_at_end, // still open at the end of the input, not complete
