@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backfill_command.hpp"
 #include "config_command.hpp"
 #include "digest_command.hpp"
 #include "migrate_command.hpp"
@@ -36,6 +37,7 @@ const subcommand commands[] = {
      &app::quarantine_usage},
     {"digest", "digest [--mailbox M]", "mail each mailbox what was held for it, with release links", app::run_digest,
      &app::digest_usage},
+    {"backfill", "backfill [--since 7d] LOGFILE...", "record the outbound Message-IDs of Postfix's mail logs in the sent log", app::run_backfill, &app::backfill_usage},
 };
 
 const subcommand* find_command(std::string_view name) {
