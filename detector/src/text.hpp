@@ -9,15 +9,17 @@
 #include <string>
 #include <string_view>
 
+#include "ndrguard/detector/ascii.hpp"
+
 namespace ndrguard::detector::text {
 
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
+using ascii::iequals;
+using ascii::lower;
 inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 std::string_view trim(std::string_view s);
-bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view s, std::string_view prefix);
 bool iends_with(std::string_view s, std::string_view suffix);
 // Position of `needle` (which must already be lower case) in `hay`, ignoring ASCII case.

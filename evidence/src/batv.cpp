@@ -1,5 +1,7 @@
 #include "ndrguard/evidence/batv.hpp"
 
+#include "ndrguard/detector/ascii.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -18,14 +20,8 @@ constexpr std::string_view reason_not_tagged = "batv.not_tagged";
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
+using detector::ascii::iequals;
+using detector::ascii::lower;
 
 }  // namespace
 

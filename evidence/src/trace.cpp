@@ -1,5 +1,7 @@
 #include "ndrguard/evidence/trace.hpp"
 
+#include "ndrguard/detector/ascii.hpp"
+
 #include <algorithm>
 
 namespace ndrguard::evidence {
@@ -12,20 +14,9 @@ constexpr std::string_view reason_dmarc_fail = "trace.dmarc_fail";
 constexpr std::string_view reason_foreign_origin = "trace.foreign_origin";
 constexpr std::string_view reason_truncated = "trace.truncated";
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lowered(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = lower(c);
-    return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
+using detector::ascii::iequals;
+using detector::ascii::lower;
+std::string lowered(std::string_view s) { return detector::ascii::to_lower(s); }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 

@@ -1,5 +1,7 @@
 #include "ndrguard/smtp/server.hpp"
 
+#include "ndrguard/detector/ascii.hpp"
+
 #include <algorithm>
 
 #include "ndrguard/detector/utf8.hpp"
@@ -9,11 +11,7 @@ namespace ndrguard::smtp {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
+using detector::ascii::iequals;
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
