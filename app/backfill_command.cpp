@@ -112,11 +112,6 @@ void record_batch(q::sent_log& log, bool write, std::vector<bf::outbound>& batch
 }  // namespace
 
 int run_backfill(const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "-h" || a == "--help") {
-            std::cout << backfill_usage;
-            return 0;
-        }
     config_args parsed = parse_config_args(args);
     if (!parsed.errors.empty()) {
         for (auto& e : parsed.errors) std::cerr << "ndrguard backfill: " << e << "\n";

@@ -28,10 +28,6 @@ int run_config(const std::vector<std::string>& args) {
     bool defaults = false, differing = false;
     std::vector<std::string> rest;
     for (const auto& a : args) {
-        if (a == "-h" || a == "--help") {
-            std::cout << config_usage;
-            return 0;
-        }
         if (a == "-d") defaults = true;
         else if (a == "-n") differing = true;
         else rest.push_back(a);

@@ -29,11 +29,6 @@ const char* const digest_usage =
     "except 'uncertain' ones, which may have been delivered); 2 usage error.\n";
 
 int run_digest(const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "-h" || a == "--help") {
-            std::cout << digest_usage;
-            return 0;
-        }
     config_args parsed = parse_config_args(args);
     auto usage_error = [](const std::string& what) {
         std::cerr << "ndrguard digest: " << what << "\n\n" << digest_usage;

@@ -82,7 +82,18 @@ int main(int argc, char** argv) {
         std::cout << "ndrguard " << NDRGUARD_VERSION << "\n";
         return 0;
     }
-    if (const subcommand* c = find_command(name)) return c->run(rest);
+    if (const subcommand* c = find_command(name)) {
+        // COMMAND -h / --help anywhere before "--" (after it, scan's paths may be named so):
+        // every command's own usage, printed here once for all of them.
+        for (const auto& a : rest) {
+            if (a == "--") break;
+            if (a == "-h" || a == "--help") {
+                std::cout << *c->usage;
+                return 0;
+            }
+        }
+        return c->run(rest);
+    }
     std::cerr << "ndrguard: unknown command '" << name << "'\n\n";
     print_usage(std::cerr);
     return 2;

@@ -27,10 +27,6 @@ int run_migrate(const std::vector<std::string>& args) {
     std::string sql_dir = NDRGUARD_DEFAULT_SQL_DIR;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if (a == "-h" || a == "--help") {
-            std::cout << migrate_usage;
-            return 0;
-        }
         if ((a == "--db" || a == "--sql-dir") && i + 1 < args.size()) {
             (a == "--db" ? conninfo : sql_dir) = args[++i];
             continue;

@@ -123,11 +123,6 @@ int usage_error(const std::string& what) {
 }  // namespace
 
 int run_quarantine(const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "-h" || a == "--help") {
-            std::cout << quarantine_usage;
-            return 0;
-        }
     config_args parsed = parse_config_args(args);
     if (!parsed.errors.empty()) {
         for (auto& e : parsed.errors) std::cerr << "ndrguard quarantine: " << e << "\n";

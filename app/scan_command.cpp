@@ -339,7 +339,6 @@ int run_scan(const std::vector<std::string>& args) {
     bool only_paths = false;
     for (const auto& a : args) {
         if (!only_paths && a == "--") { only_paths = true; continue; }
-        if (!only_paths && (a == "-h" || a == "--help")) { std::cout << scan_usage; return 0; }
         if (!only_paths && a == "--json") { opt.json = true; continue; }
         if (!only_paths && a == "--null-sender") { opt.null_sender = true; continue; }
         if (!only_paths && a == "--expect") { opt.expect = true; continue; }

@@ -68,11 +68,6 @@ web::http_limits listener_limits(const filter::serve_config& cfg) {
 }  // namespace
 
 int run_serve(const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "-h" || a == "--help") {
-            std::cout << serve_usage;
-            return 0;
-        }
     config_args parsed = parse_config_args(args);
     if (!parsed.rest.empty()) {
         std::cerr << "ndrguard serve: unknown option '" << parsed.rest.front() << "'\n\n" << serve_usage;
