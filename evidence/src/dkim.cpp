@@ -2,6 +2,8 @@
 // libopendkim and how header-only input verifies).
 #include "ndrguard/evidence/dkim.hpp"
 
+#include "ndrguard/detector/ascii.hpp"
+
 #include <sys/types.h>  // u_char, which opendkim/dkim.h uses without including it
 
 // dkim.h is C99 and names _Bool, which C++ spells bool (the same type in the x86-64 and
@@ -18,23 +20,11 @@
 namespace ndrguard::evidence::dkim {
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-    return out;
-}
+std::string lower(std::string_view s) { return detector::ascii::to_lower(s); }
 
 bool is_ours(std::string_view domain, const std::vector<std::string>& ours) {
-    const std::string d = lower(domain);
-    for (const std::string& o : ours) {
-        const std::string od = lower(o);
-        if (od.empty()) continue;
-        if (d == od) return true;
-        if (d.size() > od.size() && d.compare(d.size() - od.size(), od.size(), od) == 0 &&
-            d[d.size() - od.size() - 1] == '.')
-            return true;
-    }
+    for (const std::string& o : ours)
+        if (detector::ascii::within_domain(domain, o)) return true;
     return false;
 }
 

@@ -2,6 +2,8 @@
 // on time. The file and DNS reads are here, apart from the verification in dkim.cpp.
 #include "ndrguard/evidence/dkim.hpp"
 
+#include "ndrguard/detector/ascii.hpp"
+
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netinet/in.h>
@@ -29,12 +31,7 @@ bool is_base64(char c) {
            c == '=';
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-    return out;
-}
+std::string lower(std::string_view s) { return detector::ascii::to_lower(s); }
 
 }  // namespace
 

@@ -156,13 +156,8 @@ bool is_clause_keyword(std::string_view w) {
 
 bool domain_is_ours(std::string_view domain, const trace_settings& s) {
     if (domain.empty()) return false;
-    for (const auto& ours : s.our_domains) {
-        if (ours.empty()) continue;
-        if (iequals(domain, ours)) return true;
-        if (domain.size() > ours.size() && domain[domain.size() - ours.size() - 1] == '.' &&
-            iequals(domain.substr(domain.size() - ours.size()), ours))
-            return true;
-    }
+    for (const auto& ours : s.our_domains)
+        if (detector::ascii::within_domain(domain, ours)) return true;
     return false;
 }
 

@@ -24,4 +24,12 @@ inline std::string to_lower(std::string_view s) {
     return out;
 }
 
+// `name` is `domain` or a host or subdomain under it ("mx.example.org" in "example.org"), in
+// any case; an empty domain holds nothing.
+inline bool within_domain(std::string_view name, std::string_view domain) {
+    if (domain.empty() || name.size() < domain.size()) return false;
+    if (name.size() == domain.size()) return iequals(name, domain);
+    return name[name.size() - domain.size() - 1] == '.' && iequals(name.substr(name.size() - domain.size()), domain);
+}
+
 }  // namespace ndrguard::detector::ascii
