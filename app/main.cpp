@@ -27,7 +27,9 @@ struct subcommand {
 };
 
 const subcommand commands[] = {
-    {"scan", "scan [--json] PATH... | scan --expect SAMPLE...", "classify message files, directories (recursively) and mbox files; write a sample's .expect", app::run_scan,
+    {"scan", "scan [--json] [--verdict] PATH... | scan --expect SAMPLE...",
+     "classify message files, directories (recursively) and mbox files (--verdict: and what serve would do); write a sample's .expect",
+     app::run_scan,
      &app::scan_usage},
     {"migrate", "migrate [--db CONNINFO]", "apply the PostgreSQL schema migrations (sql/)", app::run_migrate, &app::migrate_usage},
     {"serve", "serve [--config FILE]", "run the Postfix content filter (after- or before-queue)", app::run_serve, &app::serve_usage},

@@ -226,7 +226,8 @@ int run_quarantine(const std::vector<std::string>& args) {
                       << "\nmailbox:        " << printable(s.mailbox) << "\nsender:         <" << printable(s.sender)
                       << ">\nclient:         " << printable(item->client) << "\npostfix queue:  " << printable(item->queue_id)
                       << "\nclass:          " << s.klass << "\nverification:   " << s.verification
-                      << "\nreasons:        " << joined(s.reasons) << "\nnotes:          " << joined(s.notes)
+                      << "\nevidence:       " << joined(s.evidence) << "\nreasons:        " << joined(s.reasons)
+                      << "\nnotes:          " << joined(s.notes)
                       << "\nnames:          " << printable(joined(s.message_ids, " "), 300)
                       << "\nreporting MTA:  " << printable(s.reporting_mta) << "\nstorm:          "
                       << (s.storm_id ? std::to_string(s.storm_id) : "-") << "\nsize:           " << s.size << " bytes\n\n";

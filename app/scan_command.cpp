@@ -17,11 +17,15 @@
 #include "ndrguard/detector/detector.hpp"
 #include "ndrguard/detector/expect.hpp"
 #include "ndrguard/detector/mbox.hpp"
+#include "config_args.hpp"
+#include "scan_verdict.hpp"
 
 namespace ndrguard::app {
 
 const char* const scan_usage =
     "usage: ndrguard scan [--json] [--null-sender] PATH...\n"
+    "       ndrguard scan --verdict [--json] [--sender ADDR] [--rcpt ADDR] [--config FILE]\n"
+    "                     [--set KEY=VALUE]... [--db CONNINFO] PATH...\n"
     "       ndrguard scan --expect SAMPLE...\n"
     "\n"
     "Classifies each message and prints what it refers to. PATH may be a message file, a\n"
@@ -38,6 +42,19 @@ const char* const scan_usage =
     "                   \"reporting_mta\",\"reasons\",\"flags\", ...}\n"
     "  --null-sender   treat every message as received with MAIL FROM:<> (as the filter would\n"
     "                  see a bounce); by default the envelope is unknown\n"
+    "  --verdict       also the verdict and action serve would give each message (sending,\n"
+    "                  holding and counting nothing), with the sent log's answer and the\n"
+    "                  evidence: its Message-IDs looked up in the configured database, DKIM\n"
+    "                  signatures of our_domains checked with dkim_keys (and DNS), BATV tags\n"
+    "                  with batv_keys, the returned trace against our_relays. Appended to each\n"
+    "                  line: verification=WORD action=WORD evidence=TAG,... found=N/M policy=...;\n"
+    "                  in JSON the fields verification, action (the words of the metrics'\n"
+    "                  labels), evidence, sent_log {asked, found}, dkim, policy, notes,\n"
+    "                  warm_up, storm, recipient, mailbox. action=tempfail: the database failed\n"
+    "                  (serve would answer 451). The configuration as serve reads it:\n"
+    "  --config FILE, --set KEY=VALUE, --db CONNINFO   (and $NDRGUARD_DB)\n"
+    "  --sender ADDR   the envelope sender to judge with (default: <>, as bounces come)\n"
+    "  --rcpt ADDR     the envelope recipient (default: Delivered-To, else the first To)\n"
     "  --expect        write each SAMPLE's golden file for the sample test: NAME.eml gets\n"
     "                  NAME.expect beside it, saying everything the detector reports about\n"
     "                  it (tests/samples/README.md); its note: lines are kept, and a file\n"
@@ -109,6 +126,7 @@ struct options {
     bool json = false;
     bool null_sender = false;
     bool expect = false;
+    verdict_judge* judge = nullptr;  // --verdict
 };
 
 nlohmann::json to_json(const std::string& file, std::size_t index, const det::result& r) {
@@ -155,7 +173,7 @@ std::string join(const std::vector<std::string_view>& v, char sep) {
     return out;
 }
 
-void print_row(const std::string& file, std::size_t index, bool in_mbox, const det::result& r) {
+void print_row(const std::string& file, std::size_t index, bool in_mbox, const det::result& r, const std::string& verdict) {
     std::string where = in_mbox ? file + "#" + std::to_string(index) : file;
     std::string id = r.message_ids.empty() ? "-" : "<" + r.message_ids.front() + ">";
     if (r.message_ids.size() > 1) id += " (+" + std::to_string(r.message_ids.size() - 1) + ")";
@@ -169,7 +187,7 @@ void print_row(const std::string& file, std::size_t index, bool in_mbox, const d
     std::string reasons = join(r.reasons, ',');
     auto flags = det::flag_names(r.flags);
     if (!flags.empty()) reasons += " flags=" + join(flags, ',');
-    std::cout << where << "  " << det::to_string(r.klass) << "  " << id << "  " << rcpt << "  " << reasons << "\n";
+    std::cout << where << "  " << det::to_string(r.klass) << "  " << id << "  " << rcpt << "  " << reasons << verdict << "\n";
 }
 
 // Results are printed as messages complete; whether a file holds several (FILE#INDEX) is
@@ -180,30 +198,38 @@ public:
     void add(std::string_view message) {
         det::envelope env;
         if (opt_.null_sender) env.mail_from = "";
+        if (opt_.judge) env.mail_from = opt_.judge->envelope().sender;
         det::result r = det::classify(message, env);
+        verdict_answer v;
+        if (opt_.judge) v = opt_.judge->judge(message, r);
         if (count_ == 0) {
             first_ = std::move(r);
+            first_verdict_ = std::move(v);
         } else {
-            if (count_ == 1) print(0, true, first_);
-            print(count_, true, r);
+            if (count_ == 1) print(0, true, first_, first_verdict_);
+            print(count_, true, r, v);
         }
         ++count_;
     }
     void finish() {
-        if (count_ == 1) print(0, false, first_);
+        if (count_ == 1) print(0, false, first_, first_verdict_);
     }
 
 private:
-    void print(std::size_t index, bool in_mbox, const det::result& r) const {
-        if (opt_.json)
-            std::cout << to_json(file_, index, r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-        else
-            print_row(file_, index, in_mbox, r);
+    void print(std::size_t index, bool in_mbox, const det::result& r, const verdict_answer& v) const {
+        if (opt_.json) {
+            nlohmann::json j = to_json(file_, index, r);
+            if (opt_.judge) verdict_judge::add_json(v, j);
+            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        } else {
+            print_row(file_, index, in_mbox, r, opt_.judge ? verdict_judge::row(v) : std::string());
+        }
     }
     std::string file_;
     const options& opt_;
     std::size_t count_ = 0;
     det::result first_;
+    verdict_answer first_verdict_;
 };
 
 bool scan_file(const fs::path& path, const options& opt) {
@@ -333,10 +359,47 @@ bool scan_path(const fs::path& path, const options& opt) {
 
 }  // namespace
 
-int run_scan(const std::vector<std::string>& args) {
+int run_scan(const std::vector<std::string>& all_args) {
     options opt;
     std::vector<std::string> paths;
     bool only_paths = false;
+    // --verdict reads the configuration as serve does (--config, --set, --db), before any "--".
+    const auto dashes = std::find(all_args.begin(), all_args.end(), "--");
+    const bool verdict = std::find(all_args.begin(), dashes, "--verdict") != dashes;
+    std::vector<std::string> args = all_args;
+    config_args conf;
+    verdict_envelope envelope;
+    if (verdict) {
+        conf = parse_config_args(std::vector<std::string>(all_args.begin(), dashes));
+        if (!conf.errors.empty()) {
+            for (const auto& e : conf.errors) std::cerr << "ndrguard scan: " << e << "\n";
+            if (conf.bad_usage) std::cerr << "\n" << scan_usage;
+            return 2;
+        }
+        args = conf.rest;
+        args.insert(args.end(), dashes, all_args.end());
+        std::vector<std::string> kept;
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            if (args[i] == "--") {
+                kept.insert(kept.end(), args.begin() + std::ptrdiff_t(i), args.end());
+                break;
+            }
+            if (args[i] == "--verdict") continue;
+            if (args[i] == "--sender" || args[i] == "--rcpt") {
+                if (i + 1 >= args.size()) {
+                    std::cerr << "ndrguard scan: '" << args[i] << "' needs a value\n\n" << scan_usage;
+                    return 2;
+                }
+                std::string v = args[i + 1];
+                if (v.size() >= 2 && v.front() == '<' && v.back() == '>') v = v.substr(1, v.size() - 2);
+                (args[i] == "--sender" ? envelope.sender : envelope.recipient) = v;
+                ++i;
+                continue;
+            }
+            kept.push_back(args[i]);
+        }
+        args = std::move(kept);
+    }
     for (const auto& a : args) {
         if (!only_paths && a == "--") { only_paths = true; continue; }
         if (!only_paths && a == "--json") { opt.json = true; continue; }
@@ -354,9 +417,25 @@ int run_scan(const std::vector<std::string>& args) {
                   << scan_usage;
         return 2;
     }
+    if (verdict && (opt.expect || opt.null_sender)) {
+        std::cerr << "ndrguard scan: --verdict takes the envelope from --sender and --rcpt (not --null-sender), "
+                     "and not --expect\n\n"
+                  << scan_usage;
+        return 2;
+    }
     if (paths.empty()) {
         std::cerr << "ndrguard scan: no PATH given\n\n" << scan_usage;
         return 2;
+    }
+    std::unique_ptr<verdict_judge> judge;
+    if (verdict) {
+        try {
+            judge = std::make_unique<verdict_judge>(conf.cfg, envelope);
+        } catch (const std::exception& e) {
+            std::cerr << "ndrguard scan: " << e.what() << "\n";
+            return 1;
+        }
+        opt.judge = judge.get();
     }
     bool ok = true;
     for (const auto& p : paths) ok = scan_path(p, opt) && ok;

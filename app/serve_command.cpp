@@ -16,6 +16,7 @@
 #include "ndrguard/web/http_server.hpp"
 #include "ndrguard/web/release_token.hpp"
 #include "ndrguard/filter/config.hpp"
+#include "ndrguard/filter/evidence_gatherer.hpp"
 #include "ndrguard/filter/server.hpp"
 #include "ndrguard/quarantine/database.hpp"
 
@@ -89,6 +90,12 @@ int run_serve(const std::vector<std::string>& args) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
+    try {  // the key files of dkim_keys and batv_keys, before anything starts
+        const filter::evidence_gatherer keys_readable(cfg);
+    } catch (const std::exception& e) {
+        std::cerr << "ndrguard serve: " << e.what() << "\n";
+        return 1;
+    }
     try {
         quarantine::database db(cfg.database, quarantine::migration_timeout);
         auto report = quarantine::migrate(db, sql_dir);

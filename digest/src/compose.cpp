@@ -209,9 +209,14 @@ std::string plain_reason(const held_item& it) {
                        : k == "mdn"              ? "a read receipt"
                        : k == "feedback"         ? "a spam complaint"
                                                  : "a message";
+    const auto shows = [&](std::string_view tag) { return std::find(it.evidence.begin(), it.evidence.end(), tag) != it.evidence.end(); };
     std::string why = it.verification == "forged"         ? what + " about a message that was never sent from here"
                       : it.verification == "unverifiable" ? what + " that does not say which message it is about"
-                                                          : what + " held by a setting of your mail administrator";
+                      : it.verification == "suspect"
+                          ? what + " that may be genuine: it is about a message with no record here, but " +
+                                (shows("trace.our_relay") ? "it passed through our mail server" : "it carries our signature") +
+                                "; check it"
+                          : what + " held by a setting of your mail administrator";
     if (std::find(it.notes.begin(), it.notes.end(), "storm") != it.notes.end()) why += ", during a storm of bounces";
     return why;
 }

@@ -52,7 +52,7 @@ digest_input input_of(const q::digest_claim& claim, const std::string& mailbox, 
     in.max_listed = o.max_listed;
     for (const auto& s : claim.items)
         in.items.push_back({s.id, s.held_at, s.klass, s.verification, s.sender, s.reporting_mta, s.subject, s.original_subject,
-                            s.original_recipient, s.notes, s.storm_id});
+                            s.original_recipient, s.notes, s.storm_id, s.evidence});
     for (const auto& s : claim.storms)
         in.storms.push_back({s.id, s.started_at, s.ended_at, s.tally.bounces(),
                              s.tally.rejected, s.top_reporters, s.sample_subjects});

@@ -218,10 +218,87 @@ std::string apply_base_url(serve_config& c, const config_key&, std::string_view 
     return {};
 }
 
-constexpr std::string_view policy_want = "want policy.<class>.<verified|forged|unverifiable> = deliver|reject|quarantine";
+constexpr std::string_view policy_want =
+    "want policy.<class>.<verified|forged|unverifiable|suspect> = deliver|reject|quarantine (suspect: never reject)";
 
 std::string apply_policy(serve_config& c, const config_key& k, std::string_view v) {
     return c.verdicts.set_from_text(k.name.substr(7), v) ? std::string() : std::string(policy_want);
+}
+
+// "a, b c": items separated by commas or blanks.
+std::vector<std::string_view> list_items(std::string_view value) {
+    std::vector<std::string_view> items;
+    std::size_t pos = 0;
+    while (pos <= value.size()) {
+        std::size_t end = value.find_first_of(", \t", pos);
+        std::string_view item = trim(value.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
+        if (!item.empty()) items.push_back(item);
+        if (end == std::string_view::npos) break;
+        pos = end + 1;
+    }
+    return items;
+}
+
+bool domain_like(std::string_view d, bool globs) {
+    if (d.empty() || d.size() > 255 || d.front() == '.' || d.back() == '.') return false;
+    for (char ch : d) {
+        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                        ch == '.' || ch == '_' || (globs && (ch == '*' || ch == '?' || ch == ':'));
+        if (!ok) return false;
+    }
+    return true;
+}
+
+template <auto M, bool Globs>
+std::string apply_names(serve_config& c, const config_key&, std::string_view value) {
+    std::vector<std::string> names;
+    for (auto item : list_items(value)) {
+        if (!domain_like(item, Globs))
+            return Globs ? "want host names (* and ? allowed) or IP addresses, like relay*.example.org, 192.0.2.25"
+                         : "want domains like example.org, example.net";
+        std::string lower(item);
+        for (char& ch : lower) ch = ch >= 'A' && ch <= 'Z' ? char(ch - 'A' + 'a') : ch;
+        names.push_back(std::move(lower));
+    }
+    c.*M = std::move(names);
+    return {};
+}
+template <auto M>
+std::string show_names(const serve_config& c) {
+    std::string out;
+    for (const auto& n : c.*M) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+// "A:B:FILE, ..." with `parts` fields, each non-empty; the first checked by `first_ok`.
+template <std::size_t Parts>
+bool colon_entries(std::string_view value, bool (*first_ok)(std::string_view)) {
+    std::size_t pos = 0;
+    while (pos <= value.size()) {
+        std::size_t comma = value.find(',', pos);
+        std::string_view entry = trim(value.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+        pos = comma == std::string_view::npos ? value.size() + 1 : comma + 1;
+        if (entry.empty()) continue;
+        std::size_t start = 0;
+        for (std::size_t part = 0; part + 1 < Parts; ++part) {
+            std::size_t colon = entry.find(':', start);
+            if (colon == std::string_view::npos || colon == start) return false;
+            if (part == 0 && !first_ok(entry.substr(0, colon))) return false;
+            start = colon + 1;
+        }
+        if (start >= entry.size()) return false;
+    }
+    return true;
+}
+const char* dkim_key_list(std::string_view v) {
+    return colon_entries<3>(v, [](std::string_view d) { return domain_like(d, false); })
+               ? nullptr
+               : "want DOMAIN:SELECTOR:FILE, ... (FILE: a PEM public key or the DNS TXT record's text)";
+}
+const char* batv_key_list(std::string_view v) {
+    return colon_entries<2>(v, [](std::string_view k) { return k.size() == 1 && k[0] >= '0' && k[0] <= '9'; })
+               ? nullptr
+               : "want K:FILE, ... (K: the key number 0-9; FILE holds the secret)";
 }
 template <detector::message_class C, verification V>
 std::string show_policy(const serve_config& c) {
@@ -283,12 +360,31 @@ std::vector<config_key> make_table() {
         policy_cell<mc::dsn, ver::verified>("policy.dsn.verified", "a bounce (dsn, ndr) that names a message we sent"),
         policy_cell<mc::dsn, ver::forged>("policy.dsn.forged", "a bounce that names only messages we never sent"),
         policy_cell<mc::dsn, ver::unverifiable>("policy.dsn.unverifiable", "a bounce that names no message"),
+        policy_cell<mc::dsn, ver::suspect>("policy.dsn.suspect",
+                                           "a bounce of a message missing from the sent log, with evidence that we sent it"),
         policy_cell<mc::autoreply, ver::verified>("policy.autoreply.verified", "an auto-reply (autoreply, challenge, virus_notice) to a message we sent"),
         policy_cell<mc::autoreply, ver::forged>("policy.autoreply.forged", "an auto-reply naming only messages we never sent"),
         policy_cell<mc::autoreply, ver::unverifiable>("policy.autoreply.unverifiable", "an auto-reply that names no message"),
+        policy_cell<mc::autoreply, ver::suspect>("policy.autoreply.suspect", "an auto-reply to a message missing from the sent log, of ours by its evidence"),
         policy_cell<mc::feedback, ver::verified>("policy.feedback.verified", "a report (mdn, feedback) on a message we sent"),
         policy_cell<mc::feedback, ver::forged>("policy.feedback.forged", "a report naming only messages we never sent"),
         policy_cell<mc::feedback, ver::unverifiable>("policy.feedback.unverifiable", "a report that names no message"),
+        policy_cell<mc::feedback, ver::suspect>("policy.feedback.suspect", "a report on a message missing from the sent log, of ours by its evidence"),
+        {"our_domains", "domains", "", "", "the domains we send mail for (a subdomain is ours too): DKIM and trace evidence", 0, 0,
+         apply_names<&sc::our_domains, false>, show_names<&sc::our_domains>},
+        {"our_relays", "host names or IPs", "", "",
+         "our outbound relays, as in Received lines (* and ? globs; empty: hostname)", 0, 0, apply_names<&sc::our_relays, true>,
+         show_names<&sc::our_relays>},
+        text<&sc::dkim_keys, dkim_key_list>("dkim_keys", "DOMAIN:SELECTOR:FILE, ...", "",
+                                            "our DKIM public keys from files (PEM, or the TXT record's text), before DNS"),
+        {"dkim_dns", "yes|no", "", "yes", "look up our selectors' keys in DNS when dkim_keys has none", 0, 0,
+         apply_yes_no<&sc::dkim_dns>, show_yes_no<&sc::dkim_dns>},
+        integer<&sc::dkim_dns_timeout_seconds>("dkim_dns_timeout_seconds", "seconds", "2", 1, 30,
+                                               "each of the two tries of a key's DNS lookup (found keys are kept an hour)"),
+        text<&sc::batv_keys, batv_key_list>("batv_keys", "K:FILE, ...", "",
+                                            "the secrets of our relay's BATV prvs tags (empty: tags are not checked)"),
+        integer<&sc::batv_validity_days>("batv_validity_days", "days", "7", 1, 100,
+                                         "how long a tag is valid after it is made (Exim's prvs: 7)"),
         integer<&sc::storm_threshold>("storm_threshold", "bounces", "50", 1, 100000000,
                                       "bounces for one mailbox within the window that start a storm"),
         integer<&sc::storm_exit_threshold>("storm_exit_threshold", "bounces", "10", 0, 100000000,

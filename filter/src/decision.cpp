@@ -33,6 +33,7 @@ bounce_plan plan_bounce(const policy& verdicts, const bounce_facts& f) {
     ctx.null_sender = f.null_sender;
     ctx.shadow = f.shadow;
     ctx.warm_up = f.warm_up;
+    ctx.weak = f.weak;
     std::size_t rejects = 0;
     for (const auto& r : f.recipients) {
         policy_context c = ctx;

@@ -47,6 +47,8 @@ struct message_job : std::enable_shared_from_this<message_job> {
         std::int64_t storm_id = 0;
     };
     verification v = verification::unverifiable;
+    gathered_evidence gathered;            // everything but the sent log's answer
+    std::vector<std::string_view> evidence;  // the verdict's evidence tags
     q::ndr_tally seen;
     std::vector<mailbox_state> mailboxes;
     bounce_plan plan;
@@ -55,7 +57,7 @@ struct message_job : std::enable_shared_from_this<message_job> {
     std::size_t dropped = 0, holds_waiting = 0;
     std::string hold_error;
     // Its labels in filter_metrics (indexes; see metrics.hpp).
-    std::size_t metric_direction = 0, metric_class = 8, metric_verification = 3, metric_action = 0;
+    std::size_t metric_direction = 0, metric_class = 8, metric_verification = filter_metrics::no_verification, metric_action = 0;
 
     // Continues on the io thread (callbacks of other threads come through here).
     template <class F>
@@ -133,6 +135,23 @@ struct message_job : std::enable_shared_from_this<message_job> {
             out.message = std::move(content);
             return reinject(out, [self = shared_from_this()](std::string answer) { self->finish(std::move(answer)); });
         }
+        // A key's DNS lookup waits: off the io thread then (found keys are cached).
+        if (m.evidence.may_block(r))
+            return m.decide([self = shared_from_this()] {
+                self->gather();
+                self->on_io([self] { self->look_up(); });
+            });
+        gather();
+        look_up();
+    }
+
+    void gather() {
+        std::vector<std::string> rcpts;
+        for (const auto& rc : t.recipients) rcpts.push_back(rc.address);
+        gathered = m.evidence.gather(r, rcpts, now);
+    }
+
+    void look_up() {
         if (r.message_ids.empty()) return looked_up({});
         m.lookups.find(r.message_ids, now - std::chrono::days(m.cfg.bounce_window_days),
                        [self = shared_from_this(), asked = std::chrono::steady_clock::now()](
@@ -157,9 +176,17 @@ struct message_job : std::enable_shared_from_this<message_job> {
     // (a storm is one mailbox's); quarantined copies are committed before anything else, the
     // recipients to deliver go to the next hop in one transaction.
     void looked_up(const std::vector<std::string>& found) {
-        v = verify(r.message_ids, found);
+        origin_evidence e = gathered.findings;
+        e.in_sent_log = !found.empty();
+        weighed_verdict w = weigh(e);
+        v = w.v;
+        evidence = std::move(w.evidence);
         metric_verification = static_cast<std::size_t>(v);
+        for (auto tag : evidence)
+            if (std::size_t i = evidence_tag_index(tag); i < m.metrics.evidence.size())
+                m.metrics.evidence[i].fetch_add(1, std::memory_order_relaxed);
         const bool counted = counts_for_storms(r.klass);
+        // A storm's figures have three kinds; a suspect one is neither verified nor shown forged.
         (v == verification::verified ? seen.verified : v == verification::forged ? seen.forged : seen.unverifiable) = 1;
         bounce_facts facts;
         facts.klass = r.klass;
@@ -168,6 +195,7 @@ struct message_job : std::enable_shared_from_this<message_job> {
         facts.null_sender = t.mail_from.empty();
         facts.shadow = m.cfg.shadow;
         facts.warm_up = m.in_warm_up(now);
+        facts.weak = e.strength == ndrguard::evidence::detector_strength::weak;
         {
             std::lock_guard lock(m.storms_mu);
             for (const auto& rc : t.recipients) {
@@ -175,7 +203,8 @@ struct message_job : std::enable_shared_from_this<message_job> {
                 bounce_facts::recipient fr;
                 mb.malformed = fr.malformed = !well_formed_address(rc.address);
                 if (!mb.malformed) {
-                    mb.mailbox = q::mailbox_key(rc.address);
+                    // A BATV-tagged address is its user's mailbox (the tag changes every day).
+                    mb.mailbox = q::mailbox_key(evidence_gatherer::untagged(rc.address));
                     if (counted) fr.storm = m.storms.observe(mb.mailbox, seen, r.reporting_mta, r.original_subject, now);
                     mb.storm_id = m.storms.storm_id(mb.mailbox);
                 }
@@ -185,7 +214,12 @@ struct message_job : std::enable_shared_from_this<message_job> {
         }
         plan = plan_bounce(m.cfg.verdicts, facts);
 
-        line << " verification=" << to_string(v) << " policy=" << to_string(plan.recipients.front().policy_act);
+        line << " verification=" << to_string(v) << " evidence=";
+        for (std::size_t i = 0; i < evidence.size(); ++i) line << (i ? "," : "") << evidence[i];
+        if (evidence.empty()) line << "none";
+        if (!gathered.dkim_reason.empty())
+            line << " dkim_fail=" << gathered.dkim_reason << " dkim_domain=" << log_safe(gathered.dkim_domain, 100);
+        line << " policy=" << to_string(plan.recipients.front().policy_act);
         for (auto n : plan.notes) line << " note=" << n;
         if (facts.warm_up && std::find(plan.notes.begin(), plan.notes.end(), "warm_up") == plan.notes.end()) line << " warm_up=yes";
         if (plan.storm_mailboxes) line << " storm_mailboxes=" << plan.storm_mailboxes;
@@ -225,6 +259,7 @@ struct message_job : std::enable_shared_from_this<message_job> {
             h.verification = std::string(to_string(v));
             for (auto reason : r.reasons) h.reasons.emplace_back(reason);
             for (auto n : d.notes) h.notes.emplace_back(n);
+            for (auto tag : evidence) h.evidence.emplace_back(tag);
             h.message_ids = r.message_ids;
             h.reporting_mta = r.reporting_mta;
             h.subject = r.subject;
@@ -283,7 +318,7 @@ struct message_job : std::enable_shared_from_this<message_job> {
             return finish(smtp::render(*dp.reply, {}, held_ids.empty() ? std::string() : held_ids.front()));
         }
         to_deliver.message = with_header_on_top(content, m.cfg.verdict_header,
-                                                verdict_header_value(v, r.message_ids, r.reasons, plan.recipients[dp.header_from]));
+                                                verdict_header_value(v, r.message_ids, evidence, r.reasons, plan.recipients[dp.header_from]));
         content.clear();
         content.shrink_to_fit();  // only the copy with the header is needed now
         out = std::move(to_deliver);

@@ -1,4 +1,5 @@
 #include "ndrguard/filter/metrics_exposition.hpp"
+#include "ndrguard/filter/verdict.hpp"
 
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -93,6 +94,13 @@ std::vector<pm::MetricFamily> metrics_endpoint::collect() {
                                                      {"verification", std::string(fm::verifications[v])}}));
                 }
     out.push_back(std::move(messages));
+    auto evidence = family("ndrguard_evidence_total",
+                           "Inbound bounces by the evidence their verdict rests on (a bounce counts once for each of its tags).",
+                           T::Counter);
+    for (std::size_t i = 0; i < filter::evidence_tags().size() && i < fm::evidence_tag_count; ++i)
+        evidence.metric.push_back(
+            value(load(m_.evidence[i]), T::Counter, {{"tag", std::string(filter::evidence_tags()[i])}}));
+    out.push_back(std::move(evidence));
     out.push_back(single("ndrguard_storms_started_total", "Storms this instance opened (a mailbox passed storm_threshold).",
                          T::Counter, load(m_.storms_started)));
     out.push_back(single("ndrguard_storms_ended_total", "Storms this instance closed (quiet for the cool-down).", T::Counter,

@@ -13,6 +13,7 @@ std::string_view to_string(verification v) {
         case verification::verified: return "verified";
         case verification::forged: return "forged";
         case verification::unverifiable: return "unverifiable";
+        case verification::suspect: return "suspect";
     }
     return "unverifiable";
 }
@@ -40,10 +41,10 @@ verification verify(const std::vector<std::string>& named, const std::vector<std
 }
 
 policy::policy() {
-    // DESIGN.md, "Verdict and policy".          verified          forged              unverifiable
-    table_[bounce_row] = {action::deliver, action::reject, action::deliver};
-    table_[reply_row] = {action::deliver, action::quarantine, action::deliver};
-    table_[report_row] = {action::deliver, action::deliver, action::deliver};
+    // DESIGN.md, "Verdict and policy".  verified         forged              unverifiable     suspect
+    table_[bounce_row] = {action::deliver, action::reject, action::deliver, action::quarantine};
+    table_[reply_row] = {action::deliver, action::quarantine, action::deliver, action::quarantine};
+    table_[report_row] = {action::deliver, action::deliver, action::deliver, action::deliver};
 }
 
 std::optional<policy::row> policy::row_of(det::message_class c) {
@@ -76,8 +77,9 @@ bool policy::set_from_text(std::string_view key, std::string_view value) {
     std::string_view v = key.substr(dot + 1);
     auto a = parse_action(value);
     if (!c || !row_of(*c) || !a) return false;
-    for (auto ver : {verification::verified, verification::forged, verification::unverifiable})
+    for (auto ver : all_verifications)
         if (to_string(ver) == v) {
+            if (ver == verification::suspect && *a == action::reject) return false;
             set(*c, ver, *a);
             return true;
         }
@@ -87,10 +89,18 @@ bool policy::set_from_text(std::string_view key, std::string_view value) {
 decision policy::decide(det::message_class c, verification v, const policy_context& ctx) const {
     decision d;
     d.policy_act = d.act = cell(c, v);
-    if (ctx.storm && v == verification::unverifiable && d.act == action::deliver && row_of(c) &&
+    if (ctx.storm && (v == verification::unverifiable || v == verification::suspect) && d.act == action::deliver && row_of(c) &&
         *row_of(c) != report_row) {
         d.act = action::quarantine;  // in a storm, what cannot be verified waits in quarantine
         d.notes.push_back("storm");
+    }
+    if (d.act == action::reject && ctx.weak) {
+        d.act = action::quarantine;  // found by its wording: it may not be a bounce of ours at all
+        d.notes.push_back("weak_detection");
+    }
+    if (d.act == action::reject && v == verification::suspect) {
+        d.act = action::quarantine;  // the gap verdict: probably genuine (policy::set allows the cell)
+        d.notes.push_back("suspect");
     }
     if (d.act == action::reject && ctx.warm_up) {
         d.act = action::quarantine;  // "forged" may only mean "sent before the log began"
@@ -108,11 +118,15 @@ decision policy::decide(det::message_class c, verification v, const policy_conte
     return d;
 }
 
-std::string verdict_header_value(verification v, const std::vector<std::string>& ids,
+std::string verdict_header_value(verification v, const std::vector<std::string>& ids, const std::vector<std::string_view>& evidence,
                                  const std::vector<std::string_view>& reasons, const decision& d) {
     std::string out(to_string(v));
     if (!ids.empty()) out += " msgid=<" + ids.front() + ">";
     if (d.intended != d.act) out += " would=" + std::string(to_string(d.intended));
+    if (!evidence.empty()) {
+        out += " evidence=";
+        for (std::size_t i = 0; i < evidence.size(); ++i) out += (i ? "," : "") + std::string(evidence[i]);
+    }
     if (!reasons.empty()) {
         out += " reasons=";
         for (std::size_t i = 0; i < reasons.size(); ++i) out += (i ? "," : "") + std::string(reasons[i]);

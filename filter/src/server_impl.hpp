@@ -130,6 +130,7 @@ struct filter_server::impl {
 
     serve_config cfg;
     const deadlines limits;  // every bound of a wait, from cfg
+    const evidence_gatherer evidence{cfg};  // reads the key files: a bad one stops serve here
     std::ostream& log;
     filter_metrics metrics;
     q::sent_log_writer writer;
@@ -211,7 +212,7 @@ struct filter_server::impl {
     pg_sent_records sent_records{writer};
     pg_holds holds{holder};
     pooled_next_hop next_hop{next_hops};
-    pipeline_context pipeline{cfg, metrics, io, storms_mu, storms, sent_lookups, sent_records, holds, next_hop,
+    pipeline_context pipeline{cfg, metrics, io, storms_mu, storms, sent_lookups, sent_records, holds, next_hop, evidence,
                               [this](std::chrono::system_clock::time_point now) { return in_warm_up(now); },
                               [this](std::string line) { write_log(std::move(line)); },
                               [this](std::function<void()> job) { decide(std::move(job)); }};

@@ -36,6 +36,7 @@ item_summary pg::summary_of(const pqxx::row& r) {
     s.storm_id = r[13].as<std::int64_t>();
     s.size = r[14].as<std::int64_t>();
     s.original_recipient = from_db_text(r[15].as<std::string>());
+    s.evidence = pg::split_joined(r[16].as<std::string>());
     return s;
 }
 
@@ -102,16 +103,16 @@ std::vector<hold_result> hold_messages(database& db, const quarantine_caps& caps
             auto row = txn.exec_params1(
                 "INSERT INTO quarantine (held_day, held_at, mailbox, sender, client, queue_id, dedupe_key, class, verification, "
                 "reasons, notes, message_ids, reporting_mta, subject, original_subject, storm_id, size, message, state, "
-                "state_changed_at, original_recipient) VALUES ($1::date, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, "
+                "state_changed_at, original_recipient, evidence) VALUES ($1::date, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, "
                 "$10::text[], $11::text[], $12::text[], $13, $14, $15, coalesce($16, CASE WHEN 'storm' = ANY($11::text[]) THEN "
-                "(SELECT id FROM storms WHERE mailbox = $3 AND ended_at IS NULL) END), $17, $18, 'held', $2::timestamptz, $19) "
-                "RETURNING id",
+                "(SELECT id FROM storms WHERE mailbox = $3 AND ended_at IS NULL) END), $17, $18, 'held', $2::timestamptz, $19, "
+                "$20::text[]) RETURNING id",
                 iso_date(d), pg::timestamp(m.held_at), mailbox, key_text(m.sender), key_text(m.client), queue_id, key,
                 display_text(m.klass, 32), display_text(m.verification, 32), text_array_literal(display_texts(m.reasons)),
                 text_array_literal(display_texts(m.notes)), text_array_literal(key_texts(m.message_ids)),
                 display_text(m.reporting_mta, 255), display_text(m.subject, 998), display_text(m.original_subject, 998),
                 m.storm_id ? std::optional<std::int64_t>(m.storm_id) : std::nullopt, size, pqxx::binarystring(m.message),
-                key_text(m.original_recipient));
+                key_text(m.original_recipient), text_array_literal(display_texts(m.evidence)));
             results[i] = {hold_result::outcome::held, row[0].as<std::int64_t>()};
             u.items += 1;
             u.bytes += size;
@@ -161,9 +162,10 @@ std::optional<item_detail> get_item(database& db, std::int64_t id) {
         if (rows.empty()) return std::nullopt;
         item_detail d;
         d.summary = summary_of(rows[0]);
-        d.client = from_db_text(rows[0][16].as<std::string>());
-        d.queue_id = from_db_text(rows[0][17].as<std::string>());
-        pqxx::binarystring bytes(rows[0][18]);
+        // After summary_of's columns (pg::item_column_count of them).
+        d.client = from_db_text(rows[0][pg::item_column_count].as<std::string>());
+        d.queue_id = from_db_text(rows[0][pg::item_column_count + 1].as<std::string>());
+        pqxx::binarystring bytes(rows[0][pg::item_column_count + 2]);
         d.message = bytes.str();
         return d;
     });

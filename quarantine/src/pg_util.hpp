@@ -169,7 +169,9 @@ inline std::vector<std::string> display_texts(const std::vector<std::string>& v)
 inline constexpr const char* item_columns =
     "id, extract(epoch FROM held_at)::float8, mailbox, sender, class, verification, state, reporting_mta, subject, "
     "original_subject, array_to_string(reasons, chr(31)), array_to_string(notes, chr(31)), "
-    "array_to_string(message_ids, chr(31)), coalesce(storm_id, 0), size, original_recipient";
+    "array_to_string(message_ids, chr(31)), coalesce(storm_id, 0), size, original_recipient, "
+    "array_to_string(evidence, chr(31))";
+inline constexpr int item_column_count = 17;  // of item_columns: what a query adds after them starts here
 item_summary summary_of(const pqxx::row& r);
 // Adjusts a mailbox's held totals (never below zero) when items leave the held state (held_items.cpp).
 void adjust_usage(pqxx::work& txn, const std::string& mailbox, std::int64_t items, std::int64_t bytes);

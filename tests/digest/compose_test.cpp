@@ -70,14 +70,14 @@ dg::digest_input sample() {
     in.links.valid_until = at("2026-12-14T12:00:00");
     // Two that may be genuine, outside storms; a storm of 3 held (one unverifiable); 2 forged.
     in.items.push_back({1, at("2026-11-29T14:02:00"), "dsn", "unverifiable", "", "mx.example.net", "Undelivered Mail",
-                        "Quarterly report <draft>", "bob@example.net", {}, 0});
+                        "Quarterly report <draft>", "bob@example.net", {}, 0, {}});
     in.items.push_back({2, at("2026-11-29T15:00:00"), "autoreply", "unverifiable", "carol@example.com", "", "Out of office",
-                        "Lunch?", "carol@example.com", {}, 0});
+                        "Lunch?", "carol@example.com", {}, 0, {}});
     for (int i = 0; i < 3; ++i)
         in.items.push_back({10 + i, at("2026-11-29T02:30:00"), "dsn", i == 0 ? "unverifiable" : "forged", "", "mx1.spam.test",
-                            "Undelivered", "Cheap watches", "x@spam.test", {"storm"}, 7});
-    in.items.push_back({20, at("2026-11-29T20:00:00"), "autoreply", "forged", "x@spam.test", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0});
-    in.items.push_back({21, at("2026-11-29T21:00:00"), "autoreply", "forged", "x@spam.test", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0});
+                            "Undelivered", "Cheap watches", "x@spam.test", {"storm"}, 7, {}});
+    in.items.push_back({20, at("2026-11-29T20:00:00"), "autoreply", "forged", "x@spam.test", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0, {}});
+    in.items.push_back({21, at("2026-11-29T21:00:00"), "autoreply", "forged", "x@spam.test", "mx9.spam.test", "Re: offer", "Pills", "", {}, 0, {}});
     in.storms.push_back({7, at("2026-11-29T02:00:00"), at("2026-11-29T04:00:00"), 1243, 1240,
                          {{"mx1.spam.test", 800}, {"mx2.spam.test", 443}}, {"Cheap watches", "Rolex <b>sale</b>"}});
     return in;
@@ -228,4 +228,18 @@ TEST_CASE("a non-ASCII display name in From: is encoded") {
     mime::mime_document doc(msg, lim);
     const std::string from = field(doc.entities()[0], "From");
     CHECK(from.find("=?UTF-8?Q?Quarant=C3=A4ne?= <postmaster@example.org>") == 0);
+}
+
+TEST_CASE("a suspect item (missing from the sent log, of ours by its evidence) says it may be genuine") {
+    ndrguard::digest::held_item it;
+    it.klass = "dsn";
+    it.verification = "suspect";
+    it.evidence = {"sent_log.missing", "trace.our_relay"};
+    CHECK(ndrguard::digest::plain_reason(it) ==
+          "a delivery failure notice that may be genuine: it is about a message with no record here, but it passed through our "
+          "mail server; check it");
+    it.evidence = {"sent_log.missing", "dkim.fail"};
+    CHECK(ndrguard::digest::plain_reason(it).find("it carries our signature") != std::string::npos);
+    it.verification = "forged";
+    CHECK(ndrguard::digest::plain_reason(it) == "a delivery failure notice about a message that was never sent from here");
 }

@@ -99,7 +99,8 @@ def main():
         check("a genuine bounce carrying forged X-NDRGuard headers: delivered", code == 250 and len(got) == 1, "%s %s" % (code, text))
         check("... with ndrguard's own X-NDRGuard only, on top; X-NDRGuard-Other stays",
               got and ours(got[0]) == [header_lines(got[0])[0], "X-NDRGuard-Other: stays"] and
-              got[0].startswith("X-NDRGuard: verified msgid=<out.1@example.org> reasons="), got and ours(got[0]))
+              got[0].startswith("X-NDRGuard: verified msgid=<out.1@example.org> evidence=sent_log.found reasons="),
+              got and ours(got[0]))
         body_line = "\r\nX-NDRGuard: verified (in the body: stays)\r\n"
         code, text = send(after, "carol@remote.test", ["alice@example.org"],
                           forged + "From: carol@remote.test\r\nSubject: forged verdict\r\nMessage-ID: <c.1@remote.test>\r\n" + body_line, CLIENT)

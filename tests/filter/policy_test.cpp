@@ -83,8 +83,9 @@ TEST_CASE("the verdict header is one clean line") {
     shadow.shadow = true;
     shadow.null_sender = true;
     auto d = p.decide(mc::dsn, verification::forged, shadow);
-    std::string h = verdict_header_value(verification::forged, {"a\r\nBcc: x@y"}, {"dsn.rfc3464", "ref.msgid.rfc822"}, d);
-    CHECK(h == "forged msgid=<a  Bcc: x@y> would=reject reasons=dsn.rfc3464,ref.msgid.rfc822");
+    std::string h = verdict_header_value(verification::forged, {"a\r\nBcc: x@y"}, {"sent_log.missing"},
+                                         {"dsn.rfc3464", "ref.msgid.rfc822"}, d);
+    CHECK(h == "forged msgid=<a  Bcc: x@y> would=reject evidence=sent_log.missing reasons=dsn.rfc3464,ref.msgid.rfc822");
     CHECK(h.find('\n') == std::string::npos);
 }
 

@@ -37,12 +37,16 @@ REMOTE = "203.0.113.5"  # XFORWARD ADDR of a remote MTA: inbound. No XFORWARD fr
 # The contract: family -> (type, label names, {label: allowed values}).
 DIRECTIONS = {"inbound", "outbound"}
 CLASSES = {"dsn", "ndr", "autoreply", "challenge", "virus_notice", "mdn", "feedback", "not_bounce", "none"}
-VERIFICATIONS = {"verified", "forged", "unverifiable", "none"}
+VERIFICATIONS = {"verified", "forged", "unverifiable", "suspect", "none"}
+EVIDENCE_TAGS = {"sent_log.found", "sent_log.missing", "dkim.verified", "dkim.fail", "batv.valid", "batv.bad_hash",
+                 "batv.unknown_key", "batv.expired", "trace.our_relay", "trace.spf_fail", "trace.dmarc_fail",
+                 "trace.foreign_origin", "detector.weak"}
 ACTIONS = {"deliver", "reject", "quarantine", "tempfail", "dropped"}
 CONTRACT = {
     "ndrguard_build_info": ("gauge", {"version": None}),
     "ndrguard_messages_total": ("counter", {"direction": DIRECTIONS, "class": CLASSES, "verification": VERIFICATIONS,
                                             "action": ACTIONS}),
+    "ndrguard_evidence_total": ("counter", {"tag": EVIDENCE_TAGS}),
     "ndrguard_storms_started_total": ("counter", {}),
     "ndrguard_storms_ended_total": ("counter", {}),
     "ndrguard_sent_log_lookups_total": ("counter", {"result": {"found", "not_found", "error"}}),
@@ -393,6 +397,14 @@ def main():
         check("promtool check metrics: lint-clean", lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(),
               lint.stdout + lint.stderr)
         check_contract(text, expect)
+        m = Metrics(text)
+        # Every bounce weighed counts once per evidence tag: the four verified ones by the sent
+        # log, the two forged ones by its miss (the 451 while PostgreSQL paused was never weighed).
+        check("evidence: sent_log.found and sent_log.missing count the bounces weighed",
+              m.value("ndrguard_evidence_total", tag="sent_log.found") == 4 and
+              m.value("ndrguard_evidence_total", tag="sent_log.missing") == 2 and
+              m.value("ndrguard_evidence_total", tag="dkim.verified") == 0,
+              [m.value("ndrguard_evidence_total", tag=t) for t in ("sent_log.found", "sent_log.missing", "dkim.verified")])
 
         # The deploy files.
         for argv in (["promtool", "check", "config", EXAMPLE_CONFIG], ["promtool", "check", "rules", RULES]):

@@ -112,6 +112,18 @@ TEST_CASE("GET shows what will be released, escaped, with a POST button, and rel
     CHECK(f.releases == 0);
 }
 
+TEST_CASE("a suspect item's page says it may be genuine, and shows its evidence") {
+    auto f = with_item();
+    f.items[7].verification = "suspect";
+    f.items[7].evidence = {"sent_log.missing", "trace.our_relay"};
+    auto r = route({"GET", link(7)}, f, secret, now);
+    CHECK(r.status == 200);
+    CHECK(r.body.find("it may be a genuine bounce") != std::string::npos);
+    CHECK(r.body.find("<dt>Evidence</dt><dd>sent_log.missing, trace.our_relay</dd>") != std::string::npos);
+    f.items[7].verification = "forged";
+    CHECK(route({"GET", link(7)}, f, secret, now).body.find("never sent from here") != std::string::npos);
+}
+
 TEST_CASE("POST releases once; the next POST and GET say it was released before") {
     auto f = with_item();
     auto first = route({"POST", link(7)}, f, secret, now);
@@ -304,9 +316,9 @@ TEST_CASE("the admin API gives a held item in the one JSON form, the CLI's (quar
     CHECK(j == held_item_json(f.items[7]));
     std::vector<std::string> keys;
     for (const auto& [k, v] : j.items()) keys.push_back(k);
-    CHECK(keys == std::vector<std::string>{"class", "held_at", "id", "mailbox", "message_ids", "notes", "original_recipient",
-                                           "original_subject", "reasons", "reporting_mta", "sender", "size", "state",
-                                           "storm_id", "subject", "verification"});
+    CHECK(keys == std::vector<std::string>{"class", "evidence", "held_at", "id", "mailbox", "message_ids", "notes",
+                                           "original_recipient", "original_subject", "reasons", "reporting_mta", "sender",
+                                           "size", "state", "storm_id", "subject", "verification"});
     CHECK(j["held_at"] == "2026-11-22T02:00:00Z");  // machine time, not the pages' "2026-11-22 02:00 UTC"
     auto list = route({"GET", "/api/held", "Bearer " + admin}, f, secret, now, admin);
     CHECK(nlohmann::json::parse(list.body) == nlohmann::json::array({held_item_json(f.items[7])}));

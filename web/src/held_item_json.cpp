@@ -12,6 +12,7 @@ nlohmann::json held_item_json(const item_view& it) {
             {"state", it.state},
             {"reasons", it.reasons},
             {"notes", it.notes},
+            {"evidence", it.evidence},
             {"message_ids", it.message_ids},
             {"reporting_mta", it.reporting_mta},
             {"subject", it.subject},

@@ -45,6 +45,7 @@ web::item_view view_of(const q::item_summary& s) {
     v.klass = s.klass;
     v.original_recipient = s.original_recipient;
     v.notes = s.notes;
+    v.evidence = s.evidence;
     v.message_ids = s.message_ids;
     v.storm_id = s.storm_id;
     v.size = s.size;

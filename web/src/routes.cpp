@@ -48,8 +48,14 @@ std::string describe(const item_view& it) {
     row("Subject of the message it returns", it.original_subject);
     std::string why = it.verification == "forged"         ? "it names a message that was never sent from here"
                       : it.verification == "unverifiable" ? "it names no message that could be checked"
-                                                          : "it was held by a policy setting";
+                      : it.verification == "suspect"
+                          ? "it names a message this server has no record of sending, but it shows signs of having been "
+                            "sent from here: it may be a genuine bounce"
+                          : "it was held by a policy setting";
     row("Why it was held", why);
+    std::string evidence;
+    for (std::size_t i = 0; i < it.evidence.size(); ++i) evidence += (i ? ", " : "") + it.evidence[i];
+    row("Evidence", evidence);
     std::string reasons;
     for (std::size_t i = 0; i < it.reasons.size(); ++i) reasons += (i ? ", " : "") + it.reasons[i];
     row("Detector's reasons", reasons);

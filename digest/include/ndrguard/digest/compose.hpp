@@ -23,11 +23,12 @@ using clock_time = std::chrono::system_clock::time_point;
 struct held_item {
     std::int64_t id = 0;
     clock_time held_at;
-    std::string klass, verification;  // detector class; verified | forged | unverifiable
+    std::string klass, verification;  // detector class; verified | forged | unverifiable | suspect
     std::string sender;               // envelope sender ("" for <>)
     std::string reporting_mta, subject, original_subject, original_recipient;
     std::vector<std::string> notes;   // "storm", "warm_up", ...
     std::int64_t storm_id = 0;
+    std::vector<std::string> evidence;  // the verdict's evidence tags (filter/verdict.hpp)
 };
 
 struct storm_info {

@@ -6,7 +6,7 @@
 // weak:   everything else the detector calls a bounce: a non-standard NDR found by its wording,
 //         a DSN that only names a Message-ID, an auto-reply, a challenge, a virus notice, a
 //         feedback report. (The rule: weak and forged is quarantined, never rejected.)
-// Not wired into serve's verdict yet.
+// serve's policy holds weak results instead of rejecting them (filter/policy.hpp).
 #pragma once
 
 #include <cstdint>

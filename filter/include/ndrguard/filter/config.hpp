@@ -55,6 +55,16 @@ struct serve_config {
     smtp::server_limits limits;         // max_line_bytes, max_message_bytes, max_recipients
     policy verdicts;                    // policy.<class>.<verification> = action
 
+    // Evidence of origin beyond the sent log (filter/verdict.hpp). Files are read by serve and
+    // scan when they start (evidence_gatherer), not here.
+    std::vector<std::string> our_domains;  // lower case; a subdomain is ours too
+    std::vector<std::string> our_relays;   // host names (globs) or IPs; empty: hostname
+    std::string dkim_keys;                 // DOMAIN:SELECTOR:FILE, ...
+    bool dkim_dns{};                       // selectors not in dkim_keys: their TXT record in DNS
+    int dkim_dns_timeout_seconds{};
+    std::string batv_keys;                 // K:FILE, ... (FILE holds the secret)
+    int batv_validity_days{};
+
     // Storm mode per recipient mailbox (counts shared by every instance through PostgreSQL).
     std::int64_t storm_threshold{};
     std::int64_t storm_exit_threshold{};

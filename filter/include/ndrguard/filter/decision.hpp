@@ -55,6 +55,7 @@ struct bounce_facts {
     bool null_sender = false;  // MAIL FROM:<>
     bool shadow = false;
     bool warm_up = false;
+    bool weak = false;  // the detector's result is weak: never rejected
     struct recipient {
         bool malformed = false;  // not UTF-8: never a mailbox key
         bool storm = false;      // its mailbox is in storm mode

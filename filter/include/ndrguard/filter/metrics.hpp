@@ -33,15 +33,21 @@ struct filter_metrics {
     static constexpr std::array<std::string_view, 2> directions = {"inbound", "outbound"};
     static constexpr std::array<std::string_view, 9> classes = {"not_bounce", "dsn",  "ndr",      "autoreply", "challenge",
                                                                 "virus_notice", "mdn", "feedback", "none"};
-    static constexpr std::array<std::string_view, 4> verifications = {"verified", "forged", "unverifiable", "none"};
+    // filter::verification's values in its order, then "none" (not a bounce, outbound).
+    static constexpr std::array<std::string_view, 5> verifications = {"verified", "forged", "unverifiable", "suspect", "none"};
+    static constexpr std::size_t no_verification = 4;
     static constexpr std::array<std::string_view, 5> actions = {"deliver", "reject", "quarantine", "tempfail", "dropped"};
     static constexpr std::array<std::string_view, 4> db_operations = {"lookup", "record", "hold", "storm_sync"};
 
     // [direction][class][verification][action]
-    std::array<std::array<std::array<std::array<std::atomic<std::uint64_t>, 5>, 4>, 9>, 2> messages{};
+    std::array<std::array<std::array<std::array<std::atomic<std::uint64_t>, 5>, 5>, 9>, 2> messages{};
     void count_message(std::size_t direction, std::size_t klass, std::size_t verification, std::size_t action) {
         messages[direction][klass][verification][action].fetch_add(1, std::memory_order_relaxed);
     }
+
+    // Inbound bounces by evidence tag (filter/verdict.hpp evidence_tags(), in its order).
+    static constexpr std::size_t evidence_tag_count = 13;
+    std::array<std::atomic<std::uint64_t>, evidence_tag_count> evidence{};
 
     std::atomic<std::uint64_t> storms_started{0}, storms_ended{0};
     std::atomic<std::uint64_t> lookups_found{0}, lookups_not_found{0}, lookups_failed{0};

@@ -18,11 +18,11 @@
 
 #include "ndrguard/detector/detector.hpp"
 #include "ndrguard/filter/config.hpp"
+#include "ndrguard/filter/evidence_gatherer.hpp"
 #include "ndrguard/filter/metrics.hpp"
 #include "ndrguard/quarantine/database.hpp"
 #include "ndrguard/quarantine/held_items.hpp"
 #include "ndrguard/quarantine/sent_log.hpp"
-#include "ndrguard/quarantine/storm.hpp"
 #include "ndrguard/quarantine/storm.hpp"
 #include "ndrguard/smtp/client.hpp"
 #include "ndrguard/smtp/server.hpp"
@@ -72,6 +72,7 @@ struct pipeline_context {
     sent_log_record& records;
     quarantine_hold& holds;
     next_hop_delivery& next_hop;
+    const evidence_gatherer& evidence;  // DKIM, BATV, the returned trace (may wait on DNS: see may_block)
     std::function<bool(std::chrono::system_clock::time_point)> in_warm_up;
     std::function<void(std::string)> write_log;        // one line, without its newline
     std::function<void(std::function<void()>)> decide;  // runs a job off the io thread (big messages)

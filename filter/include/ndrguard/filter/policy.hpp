@@ -12,15 +12,19 @@
 
 namespace ndrguard::filter {
 
-enum class verification { verified, forged, unverifiable };
+// suspect (issue 15): it names messages the sent log does not have, but shows evidence of our
+// origin (verdict.hpp): the sent log has a gap. Never rejected.
+enum class verification { verified, forged, unverifiable, suspect };
+inline constexpr verification all_verifications[] = {verification::verified, verification::forged, verification::unverifiable,
+                                                     verification::suspect};
 enum class action { deliver, reject, quarantine };
 
 std::string_view to_string(verification v);
 std::string_view to_string(action a);
 std::optional<action> parse_action(std::string_view name);
 
-// verified: some id it names is in the sent log; forged: it names ids, none of them ours;
-// unverifiable: it names none.
+// The sent log's answer alone: verified, some id it names is in the sent log; forged, it names
+// ids, none of them ours; unverifiable, it names none. (serve weighs more: verdict.hpp.)
 verification verify(const std::vector<std::string>& named_ids, const std::vector<std::string>& found_in_sent_log);
 
 enum class filter_mode { after_queue, before_queue };
@@ -31,6 +35,8 @@ struct policy_context {
     bool shadow = false;       // decide and record, deliver everything
     bool warm_up = false;      // the sent log does not yet cover the bounce window
     bool storm = false;        // the recipient mailbox is in storm mode
+    bool weak = false;         // the detector's result is weak (a heuristic NDR, an auto-reply:
+                               // evidence/strength.hpp): never rejected, held instead
 };
 
 struct decision {
@@ -38,7 +44,8 @@ struct decision {
     action policy_act = action::deliver;   // what the table said, before the safety rules
     action intended = action::deliver;     // after the safety rules, before shadow mode (and
                                            // before any fallback of the caller's)
-    std::vector<std::string_view> notes;   // why they differ: "shadow", "warm_up", "non_null_sender_after_queue", "storm"
+    std::vector<std::string_view> notes;   // why they differ: "storm", "weak_detection", "suspect",
+                                           // "warm_up", "non_null_sender_after_queue", "shadow"
 };
 
 class policy {
@@ -50,7 +57,8 @@ public:
     void set(detector::message_class c, verification v, action a);
     action cell(detector::message_class c, verification v) const;
 
-    // "dsn.forged=reject" style settings, as in the configuration file; false if malformed.
+    // "dsn.forged=reject" style settings, as in the configuration file; false if malformed, or
+    // if it would reject a suspect bounce (the gap verdict is never rejected).
     bool set_from_text(std::string_view key, std::string_view value);
 
     decision decide(detector::message_class c, verification v, const policy_context& ctx) const;
@@ -58,7 +66,7 @@ public:
 private:
     enum row { bounce_row, reply_row, report_row, rows };
     static std::optional<row> row_of(detector::message_class c);
-    std::array<std::array<action, 3>, rows> table_{};
+    std::array<std::array<action, std::size(all_verifications)>, rows> table_{};
 };
 
 // What Postfix is told when the next hop did not take a message: `code` and `summary` are the
@@ -70,9 +78,10 @@ private:
 // bounced by us. A 4xx is passed on; no answer is 451.
 std::string answer_for_next_hop_failure(int code, std::string_view summary, filter_mode mode, bool null_sender);
 
-// The header on delivered bounces, for users' Sieve rules: "verified msgid=<id> reasons=a,b",
-// with "would=ACTION" when the message is delivered although the verdict was another action.
-std::string verdict_header_value(verification v, const std::vector<std::string>& ids,
+// The header on delivered bounces, for users' Sieve rules:
+// "verified msgid=<id> evidence=sent_log.found reasons=a,b", with "would=ACTION" when the message
+// is delivered although the verdict was another action.
+std::string verdict_header_value(verification v, const std::vector<std::string>& ids, const std::vector<std::string_view>& evidence,
                                  const std::vector<std::string_view>& reasons, const decision& d);
 
 }  // namespace ndrguard::filter

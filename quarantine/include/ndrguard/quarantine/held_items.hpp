@@ -25,6 +25,7 @@ struct held_message {
     std::string sender, client, queue_id;
     std::string klass, verification;
     std::vector<std::string> reasons, notes, message_ids;
+    std::vector<std::string> evidence;  // the verdict's evidence tags (filter/verdict.hpp)
     std::string reporting_mta, subject, original_subject;
     std::string original_recipient;  // whom the returned message was for (its first failed recipient)
     std::int64_t storm_id = 0;
@@ -47,7 +48,7 @@ struct item_summary {
     std::int64_t id = 0;
     clock_time held_at;
     std::string mailbox, sender, klass, verification, state, reporting_mta, subject, original_subject, original_recipient;
-    std::vector<std::string> reasons, notes, message_ids;
+    std::vector<std::string> reasons, notes, message_ids, evidence;
     std::int64_t storm_id = 0;
     std::int64_t size = 0;
 };

@@ -56,6 +56,7 @@ struct item_view {
     std::string held_at_iso;  // "2026-11-22T02:00:00Z" (held_at is "2026-11-22 02:00 UTC", for people)
     std::string klass, original_recipient;
     std::vector<std::string> notes, message_ids;
+    std::vector<std::string> evidence;  // the verdict's evidence tags (the page shows them too)
     std::int64_t storm_id = 0, size = 0;
 };
 
