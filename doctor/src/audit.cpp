@@ -299,12 +299,23 @@ private:
         return s.name == "submission" || s.name == "submissions" || s.name == "smtps" || s.name == "587" ||
                s.name == "465" || (a.overridden(s, "smtpd_sasl_auth_enable") && a.yes(a.get(s, "smtpd_sasl_auth_enable")));
     }
+    // The content_filter value that leads to ndrguard: its listen, or for outbound-only mail its
+    // outbound_listen (deploy/postfix/master.cf.snippet 3 suggests 127.0.0.1:10027 when unset).
     std::string filter_line(bool outbound) const {
-        const std::string& addr = outbound && !in_.ndrguard.outbound_listen.empty() ? in_.ndrguard.outbound_listen
-                                                                                    : in_.ndrguard.listen;
+        const std::string addr = !outbound ? in_.ndrguard.listen
+                                 : in_.ndrguard.outbound_listen.empty() ? std::string("127.0.0.1:10027")
+                                                                        : in_.ndrguard.outbound_listen;
         const std::size_t c = addr.rfind(':');
         return "ndrguard:[" + (c == std::string::npos ? addr : addr.substr(0, c)) + "]" +
                (c == std::string::npos ? "" : addr.substr(c));
+    }
+
+    // The fix lines that send a service's mail to ndrguard as outbound.
+    std::vector<std::string> outbound_fix(const service& s) const {
+        std::vector<std::string> fix;
+        if (in_.ndrguard.outbound_listen.empty()) fix.push_back("# ndrguard.conf: outbound_listen = 127.0.0.1:10027");
+        fix.push_back(set_service(s, "content_filter", filter_line(true)));
+        return fix;
     }
 
     // --- accept-then-bounce -----------------------------------------------------------
@@ -486,15 +497,6 @@ private:
             set_main("sender_canonical_classes", "envelope_sender"),
             set_main("recipient_canonical_maps", "tcp:localhost:10002"),
             set_main("recipient_canonical_classes", "envelope_recipient, header_recipient")};
-        if (!in_.tables_read) {
-            if (!list(get("virtual_alias_maps")).empty())
-                add("forwarding_unchecked", severity::info, "main.cf virtual_alias_maps",
-                    "virtual_alias_maps could not be read here, and there is no sender rewriting (SRS): if an "
-                    "alias forwards to an outside domain, spam with a forged sender is forwarded, refused there, "
-                    "and bounced from here to the forged sender",
-                    fix, "issue 16; postsrsd README");
-            return;
-        }
         const auto ours = our_domains();
         std::vector<std::string> outside;
         std::size_t count = 0;
@@ -510,6 +512,12 @@ private:
                 if (outside.size() < 5) outside.push_back(a);
             }
         }
+        if (!in_.tables_read && !list(get("virtual_alias_maps")).empty())
+            add("forwarding_unchecked", severity::info, "main.cf virtual_alias_maps",
+                "virtual_alias_maps could not be read here (only hash, btree, lmdb, cdb, dbm and sdbm tables are), "
+                "and there is no sender rewriting (SRS): if an alias forwards to an outside domain, spam with a "
+                "forged sender is forwarded, refused there, and bounced from here to the forged sender",
+                fix, "issue 16; postsrsd README");
         if (count == 0) return;
         add("forwarding_without_srs", severity::warning, "main.cf sender_canonical_maps",
             std::to_string(count) + " alias target(s) outside our domains (" + join(outside) + (count > 5 ? ", ..." : "") +
@@ -750,7 +758,7 @@ private:
                                     : ": bounces received through it are never checked, and mail sent through it is "
                                       "missing from the sent log") +
                         (cf.empty() ? std::string() : std::string(" (unless that filter passes its mail on to ndrguard)")),
-                    {set_service(*s, "content_filter", filter_line(submission))},
+                    submission ? outbound_fix(*s) : std::vector<std::string>{set_service(*s, "content_filter", filter_line(false))},
                     "deploy/postfix/master.cf.snippet (3); FILTER_README");
                 continue;
             }
@@ -759,10 +767,7 @@ private:
                     s->key() + " hands its mail to ndrguard's inbound listener (" + in_.ndrguard.listen +
                         "): authenticated users outside our_networks look inbound, so their mail is not recorded "
                         "in the sent log",
-                    {in_.ndrguard.outbound_listen.empty() ? "# ndrguard.conf: outbound_listen = 127.0.0.1:10027"
-                                                           : "# ndrguard.conf already has outbound_listen = " + in_.ndrguard.outbound_listen,
-                     set_service(*s, "content_filter",
-                                 in_.ndrguard.outbound_listen.empty() ? "ndrguard:[127.0.0.1]:10027" : filter_line(true))},
+                    outbound_fix(*s),
                     "deploy/postfix/master.cf.snippet (3)");
             // FILTER_README: no_address_mappings before the filter, or virtual aliases and
             // canonical maps are applied twice (the reinjection applies them again).
@@ -787,8 +792,11 @@ private:
                     add("local_submission_bypasses_ndrguard", severity::warning, "master.cf " + s.key(),
                         "mail sent on this host with sendmail(1) (webmail, scripts, cron) reaches no filter: it is "
                         "missing from the sent log, so bounces to it are judged forged",
-                        {set_service(s, "content_filter", filter_line(true)),
-                         set_service(s, "receive_override_options", "no_address_mappings")},
+                        [&] {
+                            auto fix = outbound_fix(s);
+                            fix.push_back(set_service(s, "receive_override_options", "no_address_mappings"));
+                            return fix;
+                        }(),
                         "FILTER_README; pickup(8)");
     }
 
