@@ -400,6 +400,9 @@ private:
                 {set_main("virtual_mailbox_maps", "hash:/etc/postfix/vmailbox")},
                 "postconf(5) smtpd_reject_unlisted_recipient, virtual_mailbox_maps");
         for (const service* s : receivers_) {
+            // Debian's submission template: smtpd_reject_unlisted_recipient=no and
+            // "permit_sasl_authenticated,reject": only our own users, whose mistakes bounce to them.
+            if (authenticated_only(*s)) continue;
             const bool ov = overridden(*s, "smtpd_reject_unlisted_recipient");
             if (!yes(get(*s, "smtpd_reject_unlisted_recipient")) &&
                 !has_item(list(get(*s, "smtpd_recipient_restrictions")), "reject_unlisted_recipient") &&
@@ -423,6 +426,21 @@ private:
                     "postconf(5) receive_override_options; FILTER_README");
             }
         }
+    }
+
+    // A service whose relay and recipient restrictions refuse everyone who is not ours (only
+    // permit_sasl_authenticated, permit_mynetworks or a client certificate before a "reject").
+    bool authenticated_only(const service& s) const {
+        auto items = list(get(s, "smtpd_relay_restrictions"));
+        const auto rcpt = list(get(s, "smtpd_recipient_restrictions"));
+        items.insert(items.end(), rcpt.begin(), rcpt.end());
+        for (const auto& i : items) {
+            if (i == "reject") return true;
+            if (i != "permit_sasl_authenticated" && i != "permit_mynetworks" && i != "permit_tls_clientcerts" &&
+                i != "permit_tls_all_clientcerts")
+                return false;
+        }
+        return false;
     }
 
     // postconf(5) luser_relay: a catch-all for unknown local(8) recipients; LOCAL_RECIPIENT_README

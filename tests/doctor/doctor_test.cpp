@@ -126,6 +126,18 @@ TEST_CASE("one broken setting, one finding") {
         {"unlisted recipients accepted", "smtpd_reject_unlisted_recipient = no\nsmtpd_recipient_restrictions = permit_mynetworks\n",
          {}, {"unlisted_recipient_accepted"}},
         {"unlisted off, but the restriction is there", "smtpd_reject_unlisted_recipient = no\n", {}, {}, {"unlisted_recipient_accepted"}},
+        {"Debian's submission template: authenticated users only", "",
+         {{"submission/inet", "submission inet n - y - - smtpd\n  -o smtpd_sasl_auth_enable=yes\n"
+                              "  -o smtpd_reject_unlisted_recipient=no\n  -o smtpd_relay_restrictions=\n"
+                              "  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject\n"
+                              "  -o content_filter=ndrguard:[127.0.0.1]:10027\n"}},
+         {}, {"unlisted_recipient_accepted"}},
+        {"the same without the final reject", "",
+         {{"submission/inet", "submission inet n - y - - smtpd\n  -o smtpd_sasl_auth_enable=yes\n"
+                              "  -o smtpd_reject_unlisted_recipient=no\n"
+                              "  -o smtpd_recipient_restrictions=permit_sasl_authenticated\n"
+                              "  -o content_filter=ndrguard:[127.0.0.1]:10027\n"}},
+         {"unlisted_recipient_accepted"}},
         {"no recipient checks on the public smtpd", "",
          {{"smtp/inet", smtp + "  -o receive_override_options=no_unknown_recipient_checks,no_address_mappings\n"}},
          {"unknown_recipient_checks_off"}},
