@@ -213,8 +213,14 @@ private:
     // $name and ${name} expanded (postconf(5): "$name expansion"), at most 8 levels deep and
     // max_line_bytes long; conditional forms (${name?value}, ${name:value}, ${{...}}) are left
     // as they are.
-    std::string expand(std::string_view v, int depth = 0) const {
-        if (depth > 8 || !contains(v, "$")) return std::string(v);
+    // Every top-level expansion has a budget of 10,000 references in all: "a = $b$b$b..." with
+    // "b = $c$c$c..." would otherwise grow as the product of their lengths.
+    std::string expand(std::string_view v) const {
+        std::size_t budget = 10000;
+        return expand(v, 0, budget);
+    }
+    std::string expand(std::string_view v, int depth, std::size_t& budget) const {
+        if (depth > 8 || budget == 0 || !contains(v, "$")) return std::string(v);
         std::string out;
         for (std::size_t i = 0; i < v.size() && out.size() < lim_.max_line_bytes;) {
             if (v[i] != '$' || i + 1 >= v.size()) {
@@ -231,7 +237,12 @@ private:
                 out += v[i++];
                 continue;
             }
-            out += expand(raw(v.substr(b, e - b)), depth + 1);
+            if (budget == 0) {
+                out += v[i++];
+                continue;
+            }
+            --budget;
+            out += expand(raw(v.substr(b, e - b)), depth + 1, budget);
             i = braced ? e + 1 : e;
         }
         if (out.size() > lim_.max_line_bytes) out.resize(lim_.max_line_bytes);
