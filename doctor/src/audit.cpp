@@ -779,14 +779,22 @@ private:
             const bool submission = is_submission(*s, *this);
             if (r.via == target::none) {
                 const std::string cf = get(*s, "content_filter");
-                add(submission ? "submission_bypasses_ndrguard" : "smtpd_bypasses_ndrguard", severity::error,
-                    "master.cf " + s->key(),
+                // A loopback listener (127.0.0.1:10025, as amavisd-new's reinjection) is most often
+                // another filter's way back in: a warning, since mail there may have passed
+                // ndrguard before that filter.
+                const std::string addr = listen_address(*s);
+                const bool loopback = s->type == "inet" && (addr.rfind("127.", 0) == 0 || addr.rfind("::1:", 0) == 0);
+                add(submission ? "submission_bypasses_ndrguard" : "smtpd_bypasses_ndrguard",
+                    loopback && !submission ? severity::warning : severity::error, "master.cf " + s->key(),
                     s->key() + (cf.empty() ? " hands its mail to no filter" : " hands its mail to " + cf + ", not ndrguard") +
                         (submission ? ": what users send through it is missing from the sent log, so the genuine "
                                       "bounces it causes are judged forged"
                                     : ": bounces received through it are never checked, and mail sent through it is "
                                       "missing from the sent log") +
-                        (cf.empty() ? std::string() : std::string(" (unless that filter passes its mail on to ndrguard)")),
+                        (cf.empty() ? std::string() : std::string(" (unless that filter passes its mail on to ndrguard)")) +
+                        (loopback && !submission ? std::string(" (a loopback listener: if another content filter "
+                                                               "reinjects here, put ndrguard after it)")
+                                                 : std::string()),
                     submission ? outbound_fix(*s) : std::vector<std::string>{set_service(*s, "content_filter", filter_line(false))},
                     "deploy/postfix/master.cf.snippet (3); FILTER_README");
                 continue;

@@ -190,6 +190,8 @@ TEST_CASE("one broken setting, one finding") {
          {{"submission/inet", "submission inet n - y - - smtpd\n  -o smtpd_sasl_auth_enable=yes\n"}}, {"submission_not_outbound"}},
         {"a second smtpd past ndrguard", "", {{"2525/inet", "2525 inet n - y - - smtpd\n  -o content_filter=\n"}},
          {"smtpd_bypasses_ndrguard"}},
+        {"another filter's loopback reinjection listener", "",
+         {{"127.0.0.1:10025/inet", "127.0.0.1:10025 inet n - n - - smtpd\n  -o content_filter=\n"}}, {"smtpd_bypasses_ndrguard"}},
         {"address mappings twice", "receive_override_options =\n", {}, {"address_mappings_twice"}},
         {"before queue: sendmail past ndrguard", "content_filter =\nreceive_override_options =\n",
          {{"smtp/inet", smtp + "  -o smtpd_proxy_filter=127.0.0.1:10025\n  -o smtpd_proxy_options=speed_adjust\n"},
@@ -261,6 +263,15 @@ TEST_CASE("severities and the exact fixes") {
     CHECK(p->level == d::severity::error);
     CHECK(p->where == "master.cf submission/inet");
     CHECK(p->fix == std::vector<std::string>{"postconf -P 'submission/inet/content_filter=ndrguard:[127.0.0.1]:10027'"});
+
+    // A public second port is an error, a loopback one (another filter's reinjection) a warning.
+    f = d::audit(make({"", "", {{"2525/inet", "2525 inet n - y - - smtpd\n  -o content_filter=\n"}}, {}}));
+    REQUIRE(f.size() == 1);
+    CHECK(f[0].level == d::severity::error);
+    f = d::audit(make({"", "", {{"127.0.0.1:10024/inet", "127.0.0.1:10024 inet n - n - - smtpd\n  -o content_filter=\n"}}, {}}));
+    REQUIRE(f.size() == 1);
+    CHECK(f[0].level == d::severity::warning);
+    CHECK(f[0].fix == std::vector<std::string>{"postconf -P '127.0.0.1:10024/inet/content_filter=ndrguard:[127.0.0.1]:10025'"});
 
     // notify_classes: a note, a warning once the notices leave our domains.
     f = d::audit(make({"", "notify_classes = bounce, resource\n", {}, {}}));

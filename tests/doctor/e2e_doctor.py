@@ -252,6 +252,8 @@ cases = [
     ("submission_bypasses_ndrguard", "error", [["-P", "submission/inet/content_filter="]], []),
     ("submission_not_outbound", "warning", [["-PX", "submission/inet/content_filter"]], []),
     ("smtpd_bypasses_ndrguard", "error", [["-M", "2525/inet=2525 inet n - n - - smtpd"], ["-P", "2525/inet/content_filter="]], []),
+    ("smtpd_bypasses_ndrguard", "warning", [["-M", "127.0.0.1:10024/inet=127.0.0.1:10024 inet n - n - - smtpd"],
+                                            ["-P", "127.0.0.1:10024/inet/content_filter="]], []),
     ("address_mappings_twice", "warning", [["-X", "receive_override_options"]], []),
     ("local_submission_bypasses_ndrguard", "warning",
      [["-X", "content_filter"], ["-X", "receive_override_options"], ["-P", "smtp/inet/smtpd_proxy_filter=127.0.0.1:10025"],
@@ -310,7 +312,18 @@ if found:
     apply_fix(fwd, found[0]["fix"])  # apt-get install postsrsd is left to the administrator
     rc, out, err = doctor(fwd, *OUTBOUND)
     check("forwarding: no finding once postsrsd's lines are in main.cf", "forwarding_without_srs" not in ids(out), ids(out))
+# The local aliases (postalias -s prints "key: value").
+with open(os.path.join(fwd, "aliases"), "w") as f:
+    f.write("postmaster: root\nroot: admin@mail.example.com\n")
 postconf(fwd, "-X", "sender_canonical_maps")
+postconf(fwd, "-X", "virtual_alias_maps")
+postconf(fwd, "-e", "alias_maps = hash:%s/aliases" % fwd)
+subprocess.run(["postalias", "-c", fwd, "hash:%s/aliases" % fwd], check=True)
+rc, out, err = doctor(fwd, *OUTBOUND)
+found = [f for f in (out["findings"] if out else []) if f["id"] == "forwarding_without_srs"]
+check("forwarding: an alias to an outside mailbox is found through postalias -s",
+      len(found) == 1 and "admin@mail.example.com" in found[0]["why"], (ids(out), err))
+postconf(fwd, "-e", "alias_maps =")
 postconf(fwd, "-e", "virtual_alias_maps = texthash:%s/virtual" % fwd)
 rc, out, err = doctor(fwd, *OUTBOUND)
 check("forwarding: a table postmap -s cannot list is said to be unchecked (a note)",
