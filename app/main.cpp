@@ -9,6 +9,7 @@
 #include "backfill_command.hpp"
 #include "config_command.hpp"
 #include "digest_command.hpp"
+#include "doctor_command.hpp"
 #include "migrate_command.hpp"
 #include "quarantine_command.hpp"
 #include "scan_command.hpp"
@@ -40,6 +41,8 @@ const subcommand commands[] = {
     {"digest", "digest [--mailbox M]", "mail each mailbox what was held for it, with release links", app::run_digest,
      &app::digest_usage},
     {"backfill", "backfill [--since 7d] LOGFILE...", "record the outbound Message-IDs of Postfix's mail logs in the sent log", app::run_backfill, &app::backfill_usage},
+    {"doctor", "doctor [-c DIR] [--json]", "audit a Postfix configuration: backscatter it can send, mail that misses ndrguard", app::run_doctor,
+     &app::doctor_usage},
 };
 
 const subcommand* find_command(std::string_view name) {
