@@ -119,11 +119,34 @@ bool is_daemon_address(std::string_view address) {
 }
 
 bool is_reply_or_forward(std::string_view lower_subject) {
-    static constexpr std::string_view prefixes[] = {"re:", "re :", "fw:", "fwd:", "aw:", "wg:", "tr:", "sv:", "vs:", "antw:"};
+    // English, German (AW, WG), French (TR), Nordic (SV, VS), Dutch (Antw, Doorst), Italian (R, RIF),
+    // Portuguese (RES, ENC), Polish (Odp, PD), Czech (Odp, Fwd), Turkish (YNT, İLT), Chinese.
+    static constexpr std::string_view prefixes[] = {"re:", "re :", "fw:", "fwd:", "aw:", "wg:", "tr:", "sv:", "vs:",
+                                                    "antw:", "doorst:", "rif:", "r:", "res:", "enc:", "odp:", "pd:",
+                                                    "ynt:", "回复:", "回复：", "答复:", "答复：", "转发:", "回覆:", "轉寄:"};
     std::string_view s = trim(lower_subject);
     for (auto p : prefixes)
         if (s.substr(0, p.size()) == p) return true;
     return false;
+}
+
+// "Automatic reply: X", "Out of Office: X", "Auto: X", "[Auto-Reply] X", "自動応答: X": the
+// auto-reply phrase stands before the colon (or inside the leading brackets), as autoresponders
+// prefix the subject they answer; "Out of office next week" is a sentence, not a prefix.
+bool is_autoreply_prefix(std::string_view lower_subject) {
+    std::string_view s = trim(lower_subject);
+    std::string_view head;
+    if (!s.empty() && s.front() == '[') {
+        head = s.substr(1, s.find(']') == std::string_view::npos ? 0 : s.find(']') - 1);
+    } else {
+        std::size_t colon = std::min(s.find(':'), s.find("："));  // also the full-width colon
+        if (colon == std::string_view::npos || colon > 64) return false;
+        head = s.substr(0, colon);
+    }
+    for (auto p : signals::autoreply_subjects)
+        if (head.find(p) != std::string_view::npos) return true;
+    // "Auto:" itself ends in the colon.
+    return text::istarts_with(s, "auto:") || text::istarts_with(s, "auto :");
 }
 
 // Everything the decision looks at, gathered once.
@@ -142,7 +165,13 @@ struct evidence {
     bool virus_subject = false;
     bool feedback_subject = false;
     bool virus_sender = false;
-    bool human_mailer = false;     // In-Reply-To/References plus a MUA's headers
+    bool human_mailer = false;     // In-Reply-To/References (or a list) plus a MUA's headers
+    bool list_mail = false;        // List-Id, List-Unsubscribe, List-Post: a list's post or a newsletter
+    bool list_human = false;       // a person's post to a list: a MUA, a list, no daemon sender
+    bool threading = false;        // In-Reply-To or References
+    bool mua = false;              // User-Agent, a MUA's X-Mailer, Thread-Index
+    bool automatic = false;        // Precedence: bulk/junk outside lists, X-Auto-Response-Suppress
+    bool autoreply_prefix = false; // the subject is "<auto-reply phrase>: ..." or "[<phrase>] ..."
 
     // Structure.
     bool report_dsn = false, report_mdn = false, report_feedback = false;
@@ -156,6 +185,10 @@ struct evidence {
     bool challenge_phrase = false;
     int virus_phrases = 0;
     bool mdn_phrase = false;
+    bool autoreply_phrase = false; // an out-of-office sentence
+    bool arf_fields = false;       // RFC 5965 fields (Feedback-Type, Version) in a text part
+    bool dsn_fields = false;       // RFC 3464 fields (Final-Recipient, Action/Status) in the text
+    bool multipart_report = false; // a multipart/report, whatever its report-type says
 
     bool sender_signal() const { return null_sender || null_return_path || daemon_from; }
     bool returned_signal() const { return returned_part || returned_marker || quoted_original; }
@@ -220,10 +253,11 @@ void read_top_header(context& cx, const envelope& env) {
         if (lower_from_lp.find(v) != std::string::npos) ev.virus_sender = true;
 
     cx.out.subject = mime::decode_rfc2047(h.get("subject"));
-    std::string subj = text::to_lower(cx.out.subject);
+    std::string subj = text::to_lower_utf8(cx.out.subject);
     ev.ndr_subject = contains_any(subj, signals::ndr_subjects);
     ev.reply_subject = is_reply_or_forward(subj);
     ev.autoreply_subject = contains_any(subj, signals::autoreply_subjects);
+    ev.autoreply_prefix = ev.autoreply_subject && is_autoreply_prefix(subj);
     ev.challenge_subject = contains_any(subj, signals::challenge_subjects);
     ev.virus_subject = contains_any(subj, signals::virus_subjects);
     ev.feedback_subject = !ev.reply_subject && contains_any(subj, signals::feedback_subjects);
@@ -235,7 +269,8 @@ void read_top_header(context& cx, const envelope& env) {
     std::string precedence = text::to_lower(trim(text::unfold(h.get("precedence"))));
     if (precedence == "auto_reply" || precedence == "auto-reply") ev.autoreply_header = true;
     if (h.has("x-autoreply") || h.has("x-autorespond") || h.has("x-autoresponder") || h.has("x-auto-reply") ||
-        h.has("x-mail-autoreply") || h.has("x-autoreply-from") ||
+        h.has("x-mail-autoreply") || h.has("x-autoreply-from") || h.has("x-vacation") ||
+        icontains(h.get("delivered-by-the-graces-of"), "vacation") ||
         text::iequals(trim(text::unfold(h.get("x-autogenerated"))), "reply") ||
         text::iequals(trim(text::unfold(h.get("x-precedence"))), "auto_reply"))
         ev.autoreply_header = true;
@@ -250,7 +285,16 @@ void read_top_header(context& cx, const envelope& env) {
     bool has_mua = h.has("user-agent") || icontains(h.get("x-mailer"), "outlook") ||
                    icontains(h.get("x-mailer"), "thunderbird") || icontains(h.get("x-mailer"), "mutt") ||
                    icontains(h.get("x-mailer"), "apple mail") || h.has("thread-index");
-    ev.human_mailer = has_threading && has_mua && !ev.sender_signal();
+    ev.threading = has_threading;
+    ev.mua = has_mua;
+    // RFC 2369 / 2919 list fields: a list's post or a newsletter, written by a person or a
+    // mailing program, never by an MTA about a delivery.
+    ev.list_mail = h.has("list-id") || h.has("list-unsubscribe") || h.has("list-post") || h.has("mailing-list");
+    ev.human_mailer = (has_threading || ev.list_mail) && has_mua && !ev.sender_signal();
+    ev.list_human = ev.list_mail && has_mua && !ev.sender_signal();
+    // Automatic senders: vacation(1) writes Precedence: bulk (its manual's example message),
+    // Exchange marks its automatic replies X-Auto-Response-Suppress; a list's bulk mail does not count.
+    ev.automatic = (!ev.list_mail && (precedence == "bulk" || precedence == "junk")) || h.has("x-auto-response-suppress");
 }
 
 void read_structure(context& cx) {
@@ -262,6 +306,7 @@ void read_structure(context& cx) {
         const std::string& t = e.type.type;
         const std::string& st = e.type.subtype;
         if (t == "multipart" && st == "report") {
+            ev.multipart_report = true;
             std::string rt = text::to_lower(e.type.param("report-type"));
             if (rt == "delivery-status" || rt == "global-delivery-status") ev.report_dsn = true;
             if (rt == "disposition-notification" || rt == "global-disposition-notification") ev.report_mdn = true;
@@ -313,7 +358,7 @@ void gather_text(context& cx) {
         cx.text.append(body);
         cx.text.push_back('\n');
     }
-    cx.lower_text = text::to_lower(cx.text);
+    cx.lower_text = text::to_lower_utf8(cx.text);
 }
 
 void read_text_signals(context& cx) {
@@ -321,7 +366,7 @@ void read_text_signals(context& cx) {
     const std::string& t = cx.lower_text;
     // Built on first use and never changed: the one piece of shared state, read-only.
     static const phrase_scanner scanner({signals::ndr_banners, signals::returned_markers, signals::delay_phrases,
-                                         signals::challenge_phrases, signals::virus_phrases});
+                                         signals::challenge_phrases, signals::virus_phrases, signals::autoreply_phrases});
     const std::vector<int> hits = scanner.count(t);
     ev.ndr_banners = std::min(hits[0], 3);
     ev.returned_marker = hits[1] > 0;
@@ -330,6 +375,19 @@ void read_text_signals(context& cx) {
     ev.virus_phrases = std::min(hits[4], 2);
     ev.mdn_phrase = t.find("was read on") != std::string::npos || t.find("has been displayed") != std::string::npos ||
                     t.find("was displayed") != std::string::npos;
+    ev.autoreply_phrase = hits[5] > 0;
+    // Report fields written as text: an RFC 5965 report whose second part is not labelled
+    // message/feedback-report, or a delivery-status part that lost its MIME type. Fields at the
+    // start of a line, as in a header section: prose that names them does not count.
+    auto field_at_line_start = [&t](std::string_view name) {
+        for (std::size_t p = t.find(name); p != std::string::npos; p = t.find(name, p + 1))
+            if (p == 0 || t[p - 1] == '\n') return true;
+        return false;
+    };
+    ev.arf_fields = field_at_line_start("feedback-type:") &&
+                    (field_at_line_start("version:") || field_at_line_start("user-agent:"));
+    ev.dsn_fields = field_at_line_start("final-recipient:") &&
+                    (field_at_line_start("action:") || field_at_line_start("status:"));
 }
 
 // Amazon SES mails its bounce, complaint and delivery events as JSON from SNS. Only mail from
@@ -626,11 +684,14 @@ message_class decide(context& cx) {
         add_reason(r, complaint ? std::string_view("feedback.ses_notification") : std::string_view("ndr.ses_notification"));
         return complaint ? message_class::feedback : message_class::ndr;
     }
-    if (ev.report_feedback) {
+    // An RFC 5965 report: the part's type, or its fields in a part of a multipart/report (or
+    // beside the returned message) that was not labelled message/feedback-report.
+    const bool arf_text = ev.arf_fields && (ev.multipart_report || ev.returned_part) && !ev.list_human;
+    if (ev.report_feedback || arf_text) {
         add_reason(r, "feedback.rfc5965");
         return message_class::feedback;
     }
-    if (ev.feedback_subject && ev.returned_part) {
+    if (ev.feedback_subject && ev.returned_part && !ev.list_human) {
         add_reason(r, "feedback.heuristic");
         return message_class::feedback;
     }
@@ -638,10 +699,22 @@ message_class decide(context& cx) {
         add_reason(r, "mdn.rfc8098");
         return message_class::mdn;
     }
-    const bool virus_evidence = (ev.virus_subject && (ev.virus_phrases > 0 || ev.virus_sender)) ||
-                                (ev.virus_sender && ev.virus_phrases > 0);
-    if (ev.report_dsn) {
-        add_reason(r, "dsn.rfc3464");
+    // A challenge-response system may dress its challenge as a delivery report: its own header,
+    // or a challenge subject with a challenge sentence, wins over the report's shape.
+    const bool challenge_text = ev.challenge_subject && ev.challenge_phrase && !ev.list_human;
+    // A newsletter (list fields, no daemon sender) from security@ is not an AV gateway.
+    const bool virus_sender = ev.virus_sender && !ev.list_mail;
+    const bool virus_evidence = !ev.list_human && ((ev.virus_subject && (ev.virus_phrases > 0 || virus_sender)) ||
+                                                   (virus_sender && ev.virus_phrases > 0));
+    // A multipart/report whose report-type is missing or wrong, with RFC 3464 fields in it, is
+    // a DSN all the same (its fields are read from the text below).
+    const bool dsn_text = ev.multipart_report && ev.dsn_fields && !ev.report_mdn;
+    if (ev.report_dsn || dsn_text) {
+        if (ev.challenge_header || (challenge_text && !ev.returned_part)) {
+            add_reason(r, ev.challenge_header ? std::string_view("challenge.header") : std::string_view("challenge.heuristic"));
+            return message_class::challenge;
+        }
+        add_reason(r, ev.report_dsn ? std::string_view("dsn.rfc3464") : std::string_view("dsn.report_fields"));
         if (virus_evidence) {
             add_reason(r, "virus.notice");
             return message_class::virus_notice;
@@ -652,17 +725,18 @@ message_class decide(context& cx) {
         add_reason(r, "challenge.header");
         return message_class::challenge;
     }
-    if (ev.challenge_subject && ev.challenge_phrase && (sender || ev.auto_generated || !ev.reply_subject)) {
+    if (challenge_text && (sender || ev.auto_generated || !ev.reply_subject)) {
         add_reason(r, "challenge.heuristic");
         return message_class::challenge;
     }
-    if (virus_evidence && (sender || ev.returned_signal() || ev.virus_sender) && !ev.human_mailer) {
+    if (virus_evidence && (sender || ev.returned_signal() || virus_sender) && !ev.human_mailer) {
         add_reason(r, "virus.notice");
         return message_class::virus_notice;
     }
 
     // Non-standard bounce: two independent signals. A person's reply ("Re: undeliverable")
-    // never counts by subject alone.
+    // never counts by subject alone. A person's post to a list (a MUA, list fields, no daemon
+    // sender) is never one by wording: only the report structures above name it a bounce.
     const bool subject = ev.ndr_subject && !ev.reply_subject;
     const bool body = ev.ndr_banners > 0;
     const bool strong_body = ev.ndr_banners >= 2;
@@ -672,6 +746,12 @@ message_class decide(context& cx) {
     if (subject && (body || returned) && !ev.human_mailer) ndr = true;
     if (strong_body && returned && !ev.human_mailer && !ev.reply_subject) ndr = true;
     if (ndr && ev.autoreply_header && !subject && !strong_body) ndr = false;  // an auto-reply quoting the original
+    // An out-of-office reply from a null sender that quotes the original (or names a mailbox
+    // in its sentences) is still an auto-reply, unless an NDR subject or MTA sentences say more.
+    if (ndr && ev.autoreply_prefix && ev.autoreply_phrase && !subject && !strong_body) ndr = false;
+    if (ev.list_human) ndr = false;
+    // Newsletters (list fields, no daemon sender) about bounces: only a returned part counts.
+    if (ev.list_mail && !sender && !ev.returned_part) ndr = false;
 
     if (ndr) {
         if (subject) add_reason(r, "ndr.heuristic.subject");
@@ -680,9 +760,32 @@ message_class decide(context& cx) {
         else if (ev.returned_marker || ev.quoted_original) add_reason(r, "ndr.returned_inline");
         return message_class::ndr;
     }
-    if (ev.autoreply_header || (ev.autoreply_subject && (sender || ev.auto_generated) && !ev.reply_subject)) {
-        add_reason(r, ev.autoreply_header ? std::string_view("autoreply.header") : std::string_view("autoreply.subject"));
+    if (ev.autoreply_header) {
+        add_reason(r, "autoreply.header");
         return message_class::autoreply;
+    }
+    if (!ev.list_mail && !ev.reply_subject) {
+        // RFC 3834 says an auto-reply goes to the Return-Path, from a null sender (its 3.3);
+        // vacation(1) and Exchange mark theirs as automatic (Precedence: bulk,
+        // X-Auto-Response-Suppress). Without such a sign, an autoresponder's subject prefix and
+        // its sentence together, on a reply to something (In-Reply-To/References) or from no
+        // person's mail program.
+        const bool automatic_sender = sender || ev.auto_generated || ev.automatic;
+        if (ev.autoreply_subject && automatic_sender) {
+            add_reason(r, "autoreply.subject");
+            return message_class::autoreply;
+        }
+        if (ev.autoreply_prefix && ev.autoreply_phrase && (ev.threading || !ev.mua)) {
+            add_reason(r, "autoreply.subject");
+            add_reason(r, "autoreply.body");
+            return message_class::autoreply;
+        }
+        // The sentence alone: only from a null sender or with Auto-Submitted (Precedence: bulk
+        // is every digest's too).
+        if (ev.autoreply_phrase && (ev.null_sender || ev.null_return_path || ev.auto_generated) && !ev.daemon_from) {
+            add_reason(r, "autoreply.body");
+            return message_class::autoreply;
+        }
     }
     if (ev.mdn_phrase && sender) {
         add_reason(r, "mdn.heuristic");
