@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <initializer_list>
 #include <string>
 
 #include "mime.hpp"
@@ -211,7 +212,61 @@ struct context {
     std::string from_address;                // the report's From address
     std::string quoted_to;                   // first To address of an inline-quoted original
     std::optional<ses::notification> ses;    // an Amazon SES notification, when it is one
+    std::vector<std::string> own_recipients; // the bounce's own: its To
+    std::vector<std::string> delivered_to;   // those and Delivered-To, X-Original-To, Envelope-To: a last resort
 };
+
+// A list's or a sender's return address: Mailman's LIST-bounces (and its VERP form
+// LIST-bounces+user=host@), LIST-admin, LIST-owner, LIST-request, owner-LIST (majordomo,
+// Sympa's LIST-owner). Bounces are sent to these; they are never the address that failed.
+bool is_list_return_address(std::string_view address) {
+    std::string lp = text::to_lower(local_part(address));
+    static constexpr std::string_view suffixes[] = {"-bounces", "-bounce", "-admin", "-owner", "-request"};
+    for (auto suf : suffixes)
+        if (lp.size() > suf.size() && lp.compare(lp.size() - suf.size(), suf.size(), suf) == 0) return true;
+    return lp.find("-bounces+") != std::string::npos || lp.rfind("owner-", 0) == 0;
+}
+
+// The mailboxes the bounce itself was sent to: its To is never the failed recipient, nor is a
+// list's return address. The delivery agents' marks (Delivered-To, Postfix's X-Original-To,
+// Exim's Envelope-To) name the mailbox it was delivered to: an address only they name is
+// taken only when the report names no other (stored or forwarded copies may carry the
+// original's marks instead of the bounce's).
+void read_own_recipients(context& cx) {
+    const auto& h = cx.doc.entities().front().headers;
+    for (const auto& f : h.fields) {
+        const bool to = text::iequals(f.name, "to");
+        if (!(to || text::iequals(f.name, "delivered-to") || text::iequals(f.name, "x-original-to") ||
+              text::iequals(f.name, "envelope-to") || text::iequals(f.name, "x-envelope-to") ||
+              text::iequals(f.name, "x-delivered-to")))
+            continue;
+        if (cx.delivered_to.size() >= 16) continue;
+        std::string a = text::to_lower(text::extract_address(f.value));
+        if (a.empty()) continue;
+        if (to) cx.own_recipients.push_back(a);
+        cx.delivered_to.push_back(std::move(a));
+    }
+}
+
+bool in_list(const std::vector<std::string>& list, std::string_view address) {
+    std::string a = text::to_lower(address);
+    return std::find(list.begin(), list.end(), a) != list.end();
+}
+
+bool is_own_recipient(const context& cx, std::string_view address) {
+    return is_list_return_address(address) || in_list(cx.own_recipients, address);
+}
+
+// Puts the recipients only the delivery marks name behind the others, and drops them when
+// others are there.
+void demote_delivered_to(context& cx) {
+    auto& rs = cx.out.recipients;
+    if (cx.delivered_to.empty() || rs.size() < 2) return;
+    auto keep = std::stable_partition(rs.begin(), rs.end(), [&](const recipient_report& r) {
+        return !in_list(cx.delivered_to, r.address);
+    });
+    if (keep != rs.begin()) rs.erase(keep, rs.end());
+}
 
 void add_reason(result& r, std::string_view tag) {
     if (std::find(r.reasons.begin(), r.reasons.end(), tag) == r.reasons.end()) r.reasons.push_back(tag);
@@ -535,6 +590,60 @@ void read_own_threading(context& cx) {
         if (id != cx.own_message_id) cx.ids_header.push_back(id);
 }
 
+// The report fields written as text, from the first line that starts with one of `first`
+// (lower case, with the colon) to the first line that is neither a field of RFC 3464 / 5965 /
+// 8098 nor a continuation nor blank: a returned original's header ends it, and so does prose.
+std::string_view report_block(std::string_view t, std::initializer_list<std::string_view> first) {
+    std::size_t start = std::string_view::npos;
+    for (auto name : first)
+        for (std::size_t p = text::ifind(t, name); p != std::string_view::npos; p = text::ifind(t, name, p + 1))
+            if (p == 0 || t[p - 1] == '\n') {
+                start = std::min(start, p);
+                break;
+            }
+    if (start == std::string_view::npos) return {};
+    static constexpr std::string_view fields[] = {
+        "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date", "original-envelope-id",
+        "original-recipient", "final-recipient", "action", "status", "remote-mta", "diagnostic-code",
+        "last-attempt-date", "final-log-id", "will-retry-until", "original-message-id", "feedback-type",
+        "user-agent", "version", "original-mail-from", "original-rcpt-to", "source-ip", "incidents",
+        "authentication-results", "reported-domain", "reported-uri", "reporting-ua", "mdn-gateway",
+        "disposition", "failure", "error", "warning"};
+    std::string_view rest = t.substr(start);
+    text::line_reader lines(rest);
+    std::string_view line;
+    std::size_t end = 0;
+    while (lines.next(line)) {
+        const std::size_t line_end = std::size_t(line.data() - rest.data()) + line.size();
+        if (trim(line).empty() || line[0] == ' ' || line[0] == '\t') {
+            end = line_end;
+            continue;
+        }
+        std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0 || colon > 40) break;
+        std::string_view name = line.substr(0, colon);
+        bool known = text::istarts_with(name, "x-");
+        for (auto f : fields) known = known || text::iequals(name, f);
+        if (!known) break;
+        end = line_end;
+    }
+    return rest.substr(0, end);
+}
+
+void take_dsn_recipients(context& cx, refs::delivery_status& ds) {
+    result& r = cx.out;
+    for (auto& rcpt : ds.recipients) {
+        // A report's own Final-Recipient is dropped only when it is a list's return address; the
+        // bounce's own mailbox is demoted below (a message to oneself does bounce to oneself).
+        if (is_list_return_address(rcpt.address)) continue;
+        if (r.recipients.size() >= cx.lim.max_references) {
+            r.flags |= flag_too_many_references;
+            break;
+        }
+        r.recipients.push_back(std::move(rcpt));
+    }
+}
+
 void read_delivery_status(context& cx) {
     const auto& ents = cx.doc.entities();
     for (const entity& e : ents) {
@@ -550,34 +659,70 @@ void read_delivery_status(context& cx) {
             cx.ids_quoted.insert(cx.ids_quoted.begin(), ds.original_message_id);
             add_reason(r, "ref.msgid.dsn_field");
         }
-        for (auto& rcpt : ds.recipients) {
-            if (r.recipients.size() >= cx.lim.max_references) {
-                r.flags |= flag_too_many_references;
-                break;
-            }
-            r.recipients.push_back(std::move(rcpt));
-        }
+        take_dsn_recipients(cx, ds);
+    }
+    // The fields as text: a status part without its MIME type, or a report whose boundaries
+    // do not match (the whole body is then one part). Read from the first field on.
+    if (cx.out.recipients.empty()) {
+        auto from_text = [&](std::string_view t) {
+            std::string_view block = report_block(t, {"reporting-mta:", "final-recipient:"});
+            if (block.empty()) return;
+            auto ds = refs::parse_delivery_status(block, cx.lim, cx.out.flags);
+            if (cx.out.reporting_mta.empty()) cx.out.reporting_mta = ds.reporting_mta;
+            take_dsn_recipients(cx, ds);
+        };
+        from_text(cx.text);
+        if (cx.out.recipients.empty())
+            from_text(cx.doc.entities().front().headers.body.substr(0, cx.lim.max_text_bytes));
     }
     if (cx.out.recipients.empty() && cx.ev.report_dsn) cx.out.flags |= flag_bad_delivery_status;
 }
 
-// Read the MDN's Original-Message-ID and the ARF report's fields the same way.
+// Read the MDN's Original-Message-ID and the ARF report's fields the same way: from the
+// report part, or, when no part has the report's type, from the fields written as text.
 void read_report_fields(context& cx, std::string_view subtype) {
-    for (const entity& e : cx.doc.entities()) {
-        if (e.message_level != 0 || e.type.type != "message" || e.type.subtype.find(subtype) == std::string::npos) continue;
-        auto ds = refs::parse_delivery_status(cx.doc.decoded_body(e), cx.lim, cx.out.flags);
+    auto read_one = [&](std::string_view report) {
+        auto ds = refs::parse_delivery_status(report, cx.lim, cx.out.flags);
         if (!ds.original_message_id.empty() && ds.original_message_id != cx.own_message_id)
             cx.ids_quoted.insert(cx.ids_quoted.begin(), ds.original_message_id);
         if (cx.out.reporting_mta.empty()) cx.out.reporting_mta = ds.reporting_mta;
-        if (subtype == "feedback-report" && cx.out.recipients.empty()) {
+        if (!cx.out.recipients.empty()) return;
+        std::string body(report);
+        body.append("\n\n");
+        auto fields = mime::parse_header_section(body, cx.lim, cx.out.flags);
+        if (subtype == "feedback-report") {
             // ARF names the complaining recipient in Original-Rcpt-To (RFC 5965 3.2).
-            std::string body(cx.doc.decoded_body(e));
-            body.append("\n\n");
-            auto fields = mime::parse_header_section(body, cx.lim, cx.out.flags);
             std::string rcpt = text::extract_address(fields.get("original-rcpt-to"));
-            if (!rcpt.empty()) cx.out.recipients.emplace_back().address = rcpt;
+            if (!rcpt.empty() && !is_own_recipient(cx, rcpt)) cx.out.recipients.emplace_back().address = rcpt;
+        } else {
+            // An MDN is issued for its Final-Recipient (RFC 8098 3.2.4); its Disposition says
+            // what happened ("manual-action/MDN-sent-manually; displayed").
+            for (auto& rcpt : ds.recipients) {
+                if (rcpt.address.empty() || cx.out.recipients.size() >= cx.lim.max_references) continue;
+                rcpt.diagnostic = text::unfold(fields.get("disposition"));
+                cx.out.recipients.push_back(std::move(rcpt));
+            }
         }
+    };
+    bool found = false;
+    for (const entity& e : cx.doc.entities()) {
+        if (e.message_level != 0 || e.type.type != "message" || e.type.subtype.find(subtype) == std::string::npos) continue;
+        found = true;
+        read_one(cx.doc.decoded_body(e));
     }
+    if (!found && subtype == "feedback-report") read_one(report_block(cx.text, {"feedback-type:"}));
+}
+
+// "from a by b with ESMTP id X for <bob@example.net>; date" -> "bob@example.net".
+std::string received_for(std::string_view value) {
+    std::string v = text::unfold(value);
+    std::string_view s(v);
+    if (std::size_t semi = s.rfind(';'); semi != std::string_view::npos) s = s.substr(0, semi);
+    std::size_t p = text::ifind(s, " for ");
+    if (p == std::string_view::npos) return {};
+    std::string_view rest = trim(s.substr(p + 5));
+    rest = rest.substr(0, rest.find_first_of(" \t"));
+    return text::extract_address(rest);
 }
 
 // Who the message was about when no report says it: the returned original's To (for a
@@ -589,12 +734,21 @@ void read_implied_recipient(context& cx) {
     std::string addr;
     const bool report = r.klass == message_class::feedback || r.klass == message_class::ndr ||
                         r.klass == message_class::dsn || r.klass == message_class::virus_notice;
-    if (report && cx.returned_headers != nullptr)
-        addr = text::extract_address(mime::decode_rfc2047(cx.returned_headers->get("to")));
-    else if (report && !cx.quoted_to.empty())
+    if (report && cx.returned_headers != nullptr) {
+        // The envelope recipient the returning MTA's own Received line names ("for <bob@x>",
+        // RFC 5321 4.4), then the original's To.
+        for (const auto& f : cx.returned_headers->fields) {
+            if (!text::iequals(f.name, "received")) continue;
+            addr = received_for(f.value);
+            break;  // only the topmost: the hop that received it last
+        }
+        if (addr.empty() || is_own_recipient(cx, addr))
+            addr = text::extract_address(mime::decode_rfc2047(cx.returned_headers->get("to")));
+    } else if (report && !cx.quoted_to.empty()) {
         addr = cx.quoted_to;
-    else if (r.klass == message_class::autoreply && !is_daemon_address(cx.from_address))
-        addr = cx.from_address;
+    }
+    if (report && !addr.empty() && is_own_recipient(cx, addr)) addr.clear();
+    if (r.klass == message_class::autoreply && !is_daemon_address(cx.from_address)) addr = cx.from_address;
     if (!addr.empty()) r.recipients.emplace_back().address = addr;
 }
 
@@ -637,7 +791,9 @@ void read_text_recipients(context& cx) {
             std::string addr = text::extract_address(l.substr(b, e - b));
             at = l.find('@', e);
             if (addr.empty() || addr.find('.', addr.find('@')) == std::string::npos) continue;
-            if (is_daemon_address(addr) || addr == bounce_to || addr == bounce_from || addr == r.original_from) continue;
+            if (is_daemon_address(addr) || addr == bounce_to || addr == bounce_from || addr == r.original_from ||
+                is_own_recipient(cx, addr))
+                continue;
             // The reason usually stands on the same line or within the next few.
             auto read_status_near = [&](recipient_report& rr) {
                 for (std::size_t k = i; k < std::min(lines.size(), i + 4) && rr.status.empty(); ++k) {
@@ -824,12 +980,25 @@ result classify(std::string_view message, const envelope& env, const limits& lim
             fill_original_details(cx, *cx.returned_headers);
             copy_returned_original(cx);
         }
-        if (cx.ev.report_dsn) read_delivery_status(cx);
+        read_own_recipients(cx);
+        if (r.klass == message_class::dsn || cx.ev.report_dsn) read_delivery_status(cx);
         if (r.klass == message_class::mdn) read_report_fields(cx, "disposition-notification");
         if (r.klass == message_class::feedback) read_report_fields(cx, "feedback-report");
         read_own_threading(cx);
         if ((r.klass == message_class::ndr || r.klass == message_class::virus_notice) && r.recipients.empty())
             read_text_recipients(cx);
+        demote_delivered_to(cx);
+        if (r.klass != message_class::autoreply && !r.recipients.empty() &&
+            std::all_of(r.recipients.begin(), r.recipients.end(),
+                        [&](const recipient_report& x) { return in_list(cx.delivered_to, x.address); })) {
+            // Only the mailbox the bounce was delivered to is named: the returned original may
+            // say better (read_implied_recipient); if not, that mailbox it is.
+            std::vector<recipient_report> stash = std::move(r.recipients);
+            r.recipients.clear();
+            read_implied_recipient(cx);
+            if (r.recipients.empty() || in_list(cx.delivered_to, r.recipients.front().address))
+                r.recipients = std::move(stash);
+        }
         read_implied_recipient(cx);
         if (!cx.ids_returned.empty()) add_reason(r, cx.returned_reason);
         if (!cx.ids_quoted.empty() && cx.ids_returned.empty()) add_reason(r, "ref.msgid.inline");

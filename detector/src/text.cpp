@@ -182,11 +182,62 @@ std::string extract_address(std::string_view value) {
         while (e < s.size() && is_addr_char(s[e])) ++e;
         addr = s.substr(b, e - b);
     }
+    return clean_address(addr);
+}
+
+namespace {
+
+// Exchange wraps addresses of other types in an SMTP address: IMCEA<type>-<address>@<domain>,
+// the inner address with '+XX' (hex) for every byte that may not stand in a local part.
+// An SMTP address wrapped so ("IMCEASMTP-bob+40example+2Enet@ex.example") is unwrapped; other
+// types (EX, the X.500 DN of a mailbox) stay as they are, the address mail was sent to.
+std::string unwrap_imcea(std::string_view local) {
+    if (!istarts_with(local, "imceasmtp-")) return {};
+    std::string out;
+    for (std::size_t i = 10; i < local.size(); ++i) {
+        if (local[i] == '+' && i + 2 < local.size() && hex_value(local[i + 1]) >= 0 && hex_value(local[i + 2]) >= 0) {
+            out.push_back(char(hex_value(local[i + 1]) * 16 + hex_value(local[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(local[i]);
+        }
+    }
+    std::size_t at = out.rfind('@');
+    if (at == std::string::npos || at == 0 || at + 1 == out.size()) return {};
+    return out;
+}
+
+}  // namespace
+
+std::string clean_address(std::string_view addr) {
     std::size_t at = addr.rfind('@');
     if (at == std::string_view::npos || at == 0 || at + 1 >= addr.size()) return {};
-    std::string out(addr.substr(0, at + 1));
+    std::string_view local = addr.substr(0, at);
+    // Type prefixes written into the address: "mailto:" (RFC 6068, in Exchange and webmail
+    // texts), "SMTP:" (Exchange proxy addresses), X.400's domain-defined attribute
+    // "DDA:SMTP=bob@..." (Exchange and Domino NDRs); the address is what follows.
+    for (std::string_view prefix : {std::string_view("mailto:"), std::string_view("smtp:")})
+        if (istarts_with(local, prefix)) local.remove_prefix(prefix.size());
+    if (std::size_t p = ifind(local, "smtp="); p != std::string_view::npos && p + 5 < local.size())
+        local.remove_prefix(p + 5);
+    if (std::string inner = unwrap_imcea(local); !inner.empty() && inner.size() <= addr.size())
+        return clean_address(inner);
     std::string_view domain = addr.substr(at + 1);
-    while (!domain.empty() && (domain.back() == '.' || domain.back() == '>')) domain.remove_suffix(1);
+    // The domain ends at the first byte no domain (nor address literal) has: "x.example!" and
+    // "x.example>" are x.example. Bytes above 0x7F stay (RFC 6531 domains).
+    std::size_t end = 0;
+    while (end < domain.size()) {
+        const char c = domain[end];
+        const bool ok = is_alpha(c) || is_digit(c) || c == '.' || c == '-' || c == '_' || c == '[' || c == ']' ||
+                        c == ':' || static_cast<unsigned char>(c) >= 0x80;
+        if (!ok) break;
+        ++end;
+    }
+    domain = domain.substr(0, end);
+    while (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
+    if (domain.empty() || local.empty()) return {};
+    std::string out(local);
+    out.push_back('@');
     append_lower(out, domain);
     return out;
 }

@@ -75,5 +75,9 @@ private:
 // comments and an RFC 3464 address-type prefix removed, domain lower-cased. Empty if the
 // value holds no '@'.
 std::string extract_address(std::string_view value);
+// One address token as found ("mailto:bob@x", "SMTP=bob@x", "IMCEASMTP-bob+40x@gw", "bob@x!"):
+// type prefixes removed, an IMCEA-wrapped SMTP address unwrapped, the domain cut where no
+// domain byte follows and lower-cased. Empty if no address is left.
+std::string clean_address(std::string_view token);
 
 }  // namespace ndrguard::detector::text
