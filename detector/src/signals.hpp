@@ -35,7 +35,24 @@ inline constexpr std::string_view ndr_subjects[] = {
     "entrega fallida", "echec de distribution", "échec", "warning: message", "there was an error sending",
     "could not deliver", "mail delivery subsystem", "message rejected", "your message has been rejected",
     "message could not be sent", "sender address verify failed", "mail not delivered", "delivery status",
-    "loop alert", "message rejected by list"};
+    "loop alert", "message rejected by list",
+    // Other languages: Outlook's translations of "Undeliverable:" and the delivery-failure
+    // subjects of the providers of those countries (lower case; classify folds UTF-8 capitals).
+    "niedostarczalne", "niedostarczona", "nie można dostarczyć", "nie dostarczono",          // Polish
+    "nedoručitelné", "nedoručeno", "nelze doručit",                                           // Czech
+    "não entregue", "não é possível entregar", "não foi possível entregar", "falha na entrega", // Portuguese
+    "impossibile recapitare", "mancato recapito",                                             // Italian
+    "onbestelbaar", "niet bezorgd", "kan niet worden bezorgd",                                 // Dutch
+    "kan inte levereras", "ej levererat", "olevererbart", "leveransfel",                       // Swedish
+    "kan ikke leveres", "ikke leveret", "kunne ikke leveres", "ikke levert",                   // Danish, Norwegian
+    "tavoittamaton", "ei voitu toimittaa", "toimitus epäonnistui",                            // Finnish
+    "не доставлено", "недоставлено", "невозможно доставить", "не может быть доставлено",
+    "ошибка доставки", "недоставленное",                                                      // Russian
+    "teslim edilemedi", "teslim edilemez", "iletilemedi",                                      // Turkish
+    "配信不能", "配信できません", "配送エラー", "配信エラー", "不達",                               // Japanese
+    "无法投递", "無法傳遞", "無法投遞", "退信", "未送达", "投递失败", "邮件退回",                     // Chinese
+    "배달되지 않음", "배달 실패", "전달 실패", "반송",                                              // Korean
+    "non distribuable", "no entregado"};
 
 // Sentences only MTAs write: one of these is strong evidence of a bounce text.
 inline constexpr std::string_view ndr_banners[] = {
@@ -123,7 +140,24 @@ inline constexpr std::string_view ndr_banners[] = {
     "552 5.",
     "550-5.",
     "bounced",
-    "undeliverable"};
+    "undeliverable",
+    // The same sentence in other languages: "your message could not be delivered".
+    "nie można dostarczyć wiadomości", "wiadomość nie została dostarczona",        // Polish
+    "zprávu nelze doručit", "zpráva nebyla doručena",                            // Czech
+    "a mensagem não pôde ser entregue", "não foi possível entregar a mensagem",    // Portuguese
+    "il messaggio non può essere recapitato", "non è stato possibile recapitare",  // Italian
+    "uw bericht kan niet worden bezorgd", "het bericht kon niet worden bezorgd",   // Dutch
+    "meddelandet kunde inte levereras", "ditt meddelande kunde inte levereras",    // Swedish
+    "meddelelsen kunne ikke leveres", "meldingen kunne ikke leveres",              // Danish, Norwegian
+    "viestiä ei voitu toimittaa", "viestin toimitus epäonnistui",                 // Finnish
+    "сообщение не может быть доставлено", "не удалось доставить сообщение",        // Russian
+    "mesajınız teslim edilemedi", "ileti teslim edilemedi",                        // Turkish
+    "メッセージを配信できませんでした", "配信できませんでした",                              // Japanese
+    "邮件无法投递", "无法投递到以下收件人", "您的邮件未能送达",                               // Chinese
+    "메시지를 배달할 수 없습니다", "메일을 배달하지 못했습니다",                              // Korean
+    "votre message n'a pas pu être remis", "n'a pas pu être distribué",           // French
+    "no se ha podido entregar", "su mensaje no pudo ser entregado",                // Spanish
+    "konnte nicht zugestellt werden"};                                             // German
 
 // Lines after which MTAs append the original (or its headers) as plain text.
 inline constexpr std::string_view returned_markers[] = {
