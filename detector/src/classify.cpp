@@ -211,6 +211,7 @@ struct context {
     std::deque<mime::header_section> header_storage;  // parsed text/rfc822-headers bodies
     std::string from_address;                // the report's From address
     std::string quoted_to;                   // first To address of an inline-quoted original
+    std::string quoted_for;                  // its topmost Received line's "for" address
     std::optional<ses::notification> ses;    // an Amazon SES notification, when it is one
     std::vector<std::string> own_recipients; // the bounce's own: its To
     std::vector<std::string> delivered_to;   // those and Delivered-To, X-Original-To, Envelope-To: a last resort
@@ -469,6 +470,19 @@ void take_ses_references(context& cx) {
 
 // ---------------------------------------------------------------- references
 
+// "from a by b with ESMTP id X for <bob@example.net>; date" -> "bob@example.net".
+std::string received_for(std::string_view value) {
+    std::string v = text::unfold(value);
+    std::string_view s(v);
+    if (std::size_t semi = s.rfind(';'); semi != std::string_view::npos) s = s.substr(0, semi);
+    std::size_t p = text::ifind(s, " for ");
+    if (p == std::string_view::npos) return {};
+    std::string_view rest = trim(s.substr(p + 5));
+    rest = rest.substr(0, rest.find_first_of(" \t"));
+    return text::extract_address(rest);
+}
+
+
 void read_returned_original(context& cx) {
     const auto& ents = cx.doc.entities();
     const mime::header_section* first_seen = nullptr;
@@ -559,6 +573,7 @@ void read_quoted_original(context& cx) {
             r.original_return_path = text::extract_address(b.get("return-path"));
             r.original_subject = mime::decode_rfc2047(b.get("subject"));
             cx.quoted_to = text::extract_address(mime::decode_rfc2047(b.get("to")));
+            cx.quoted_for = received_for(b.get("received"));
             refs::unique_list hosts(r.received_hosts, cx.lim.max_references, r.flags);
             for (const auto& [name, value] : b.fields)
                 if (text::iequals(name, "received"))
@@ -713,18 +728,6 @@ void read_report_fields(context& cx, std::string_view subtype) {
     if (!found && subtype == "feedback-report") read_one(report_block(cx.text, {"feedback-type:"}));
 }
 
-// "from a by b with ESMTP id X for <bob@example.net>; date" -> "bob@example.net".
-std::string received_for(std::string_view value) {
-    std::string v = text::unfold(value);
-    std::string_view s(v);
-    if (std::size_t semi = s.rfind(';'); semi != std::string_view::npos) s = s.substr(0, semi);
-    std::size_t p = text::ifind(s, " for ");
-    if (p == std::string_view::npos) return {};
-    std::string_view rest = trim(s.substr(p + 5));
-    rest = rest.substr(0, rest.find_first_of(" \t"));
-    return text::extract_address(rest);
-}
-
 // Who the message was about when no report says it: the returned original's To (for a
 // complaint, the complainer; for a bounce that names nobody, such as Google Groups', the
 // address written to); an auto-reply comes from the person our message reached.
@@ -744,8 +747,8 @@ void read_implied_recipient(context& cx) {
         }
         if (addr.empty() || is_own_recipient(cx, addr))
             addr = text::extract_address(mime::decode_rfc2047(cx.returned_headers->get("to")));
-    } else if (report && !cx.quoted_to.empty()) {
-        addr = cx.quoted_to;
+    } else if (report && (!cx.quoted_to.empty() || !cx.quoted_for.empty())) {
+        addr = cx.quoted_for.empty() || is_own_recipient(cx, cx.quoted_for) ? cx.quoted_to : cx.quoted_for;
     }
     if (report && !addr.empty() && is_own_recipient(cx, addr)) addr.clear();
     if (r.klass == message_class::autoreply && !is_daemon_address(cx.from_address)) addr = cx.from_address;
@@ -866,7 +869,7 @@ message_class decide(context& cx) {
     // a DSN all the same (its fields are read from the text below).
     const bool dsn_text = ev.multipart_report && ev.dsn_fields && !ev.report_mdn;
     if (ev.report_dsn || dsn_text) {
-        if (ev.challenge_header || (challenge_text && !ev.returned_part)) {
+        if (ev.challenge_header || (challenge_text && !ev.ndr_subject)) {
             add_reason(r, ev.challenge_header ? std::string_view("challenge.header") : std::string_view("challenge.heuristic"));
             return message_class::challenge;
         }
