@@ -215,17 +215,25 @@ struct context {
     std::optional<ses::notification> ses;    // an Amazon SES notification, when it is one
     std::vector<std::string> own_recipients; // the bounce's own: its To
     std::vector<std::string> delivered_to;   // those and Delivered-To, X-Original-To, Envelope-To: a last resort
+    std::string own_domains;                 // their domains, "@a.example @b.example "
 };
 
-// A list's or a sender's return address: Mailman's LIST-bounces (and its VERP form
-// LIST-bounces+user=host@), LIST-admin, LIST-owner, LIST-request, owner-LIST (majordomo,
-// Sympa's LIST-owner). Bounces are sent to these; they are never the address that failed.
-bool is_list_return_address(std::string_view address) {
+// A list's return address: Mailman's LIST-bounces (and its VERP form LIST-bounces+user=host@)
+// always; LIST-admin (Mailman 2.0's envelope sender), LIST-owner, LIST-request and owner-LIST
+// (majordomo, Sympa) when the bounce itself went to that domain (a list server's bounce), since
+// "it-admin@" elsewhere is a mailbox like any other. Bounces are sent to these; they are never
+// the address that failed.
+bool is_list_return_address(std::string_view address, std::string_view own_domains = {}) {
     std::string lp = text::to_lower(local_part(address));
-    static constexpr std::string_view suffixes[] = {"-bounces", "-bounce", "-admin", "-owner", "-request"};
-    for (auto suf : suffixes)
-        if (lp.size() > suf.size() && lp.compare(lp.size() - suf.size(), suf.size(), suf) == 0) return true;
-    return lp.find("-bounces+") != std::string::npos || lp.rfind("owner-", 0) == 0;
+    auto ends_with = [&lp](std::string_view suf) {
+        return lp.size() > suf.size() && lp.compare(lp.size() - suf.size(), suf.size(), suf) == 0;
+    };
+    if (ends_with("-bounces") || lp.find("-bounces+") != std::string::npos) return true;
+    if (!(ends_with("-admin") || ends_with("-owner") || ends_with("-request") || lp.rfind("owner-", 0) == 0)) return false;
+    std::size_t at = address.rfind('@');
+    if (at == std::string_view::npos) return false;
+    std::string domain = "@" + text::to_lower(address.substr(at + 1)) + " ";
+    return own_domains.find(domain) != std::string_view::npos;
 }
 
 // The mailboxes the bounce itself was sent to: its To is never the failed recipient, nor is a
@@ -245,6 +253,7 @@ void read_own_recipients(context& cx) {
         std::string a = text::to_lower(text::extract_address(f.value));
         if (a.empty()) continue;
         if (to) cx.own_recipients.push_back(a);
+        cx.own_domains.append(a.substr(a.rfind('@'))).push_back(' ');
         cx.delivered_to.push_back(std::move(a));
     }
 }
@@ -255,7 +264,7 @@ bool in_list(const std::vector<std::string>& list, std::string_view address) {
 }
 
 bool is_own_recipient(const context& cx, std::string_view address) {
-    return is_list_return_address(address) || in_list(cx.own_recipients, address);
+    return is_list_return_address(address, cx.own_domains) || in_list(cx.own_recipients, address);
 }
 
 // Puts the recipients only the delivery marks name behind the others, and drops them when
@@ -650,7 +659,7 @@ void take_dsn_recipients(context& cx, refs::delivery_status& ds) {
     for (auto& rcpt : ds.recipients) {
         // A report's own Final-Recipient is dropped only when it is a list's return address; the
         // bounce's own mailbox is demoted below (a message to oneself does bounce to oneself).
-        if (is_list_return_address(rcpt.address)) continue;
+        if (is_list_return_address(rcpt.address, cx.own_domains)) continue;
         if (r.recipients.size() >= cx.lim.max_references) {
             r.flags |= flag_too_many_references;
             break;
