@@ -347,9 +347,12 @@ void read_top_header(context& cx, const envelope& env) {
 
     cx.own_message_id = normalize_message_id(h.get("message-id"));
     bool has_threading = h.has("in-reply-to") || h.has("references");
-    bool has_mua = h.has("user-agent") || icontains(h.get("x-mailer"), "outlook") ||
-                   icontains(h.get("x-mailer"), "thunderbird") || icontains(h.get("x-mailer"), "mutt") ||
-                   icontains(h.get("x-mailer"), "apple mail") || h.has("thread-index");
+    static constexpr std::string_view mua_mailers[] = {
+        "outlook", "thunderbird", "mutt", "apple mail", "iphone mail", "ipad mail", "evolution", "kmail", "claws mail",
+        "sylpheed", "roundcube", "squirrelmail", "horde", "alpine", "gnus", "eudora", "the bat!", "becky!", "mailmate",
+        "postbox", "em client", "seamonkey"};
+    std::string mailer = text::to_lower(h.get("x-mailer"));
+    bool has_mua = h.has("user-agent") || h.has("thread-index") || contains_any(mailer, mua_mailers);
     ev.threading = has_threading;
     ev.mua = has_mua;
     // RFC 2369 / 2919 list fields: a list's post or a newsletter, written by a person or a
@@ -893,11 +896,17 @@ message_class decide(context& cx) {
         add_reason(r, "challenge.header");
         return message_class::challenge;
     }
-    if (challenge_text && (sender || ev.auto_generated || !ev.reply_subject)) {
+    // On its own (no challenge header), a challenge answers a message: from a null or daemon
+    // sender, marked automatic, in reply to it, or returning it. A sign-up's "verify your
+    // email, click the link below to confirm" answers nothing.
+    if (challenge_text && !ev.reply_subject && !ev.list_mail &&
+        (sender || ev.auto_generated || ev.threading || ev.returned_signal())) {
         add_reason(r, "challenge.heuristic");
         return message_class::challenge;
     }
-    if (virus_evidence && (sender || ev.returned_signal() || virus_sender) && !ev.human_mailer) {
+    // A list's post or a newsletter quoting a notice is not one: from a list, only a returned part counts.
+    const bool virus_returned = ev.list_mail && !sender ? ev.returned_part : ev.returned_signal();
+    if (virus_evidence && (sender || virus_returned || virus_sender) && !ev.human_mailer) {
         add_reason(r, "virus.notice");
         return message_class::virus_notice;
     }
