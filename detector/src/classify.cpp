@@ -136,6 +136,8 @@ bool is_reply_or_forward(std::string_view lower_subject) {
 // prefix the subject they answer; "Out of office next week" is a sentence, not a prefix.
 bool is_autoreply_prefix(std::string_view lower_subject) {
     std::string_view s = trim(lower_subject);
+    // Autoresponders that write a sentence instead (Lotus Notes: "Bob/Acme is out of the office.").
+    if (contains_any(s, signals::autoreply_subject_sentences)) return true;
     std::string_view head;
     if (!s.empty() && s.front() == '[') {
         head = s.substr(1, s.find(']') == std::string_view::npos ? 0 : s.find(']') - 1);
@@ -321,7 +323,8 @@ void read_top_header(context& cx, const envelope& env) {
     std::string subj = text::to_lower_utf8(cx.out.subject);
     ev.ndr_subject = contains_any(subj, signals::ndr_subjects);
     ev.reply_subject = is_reply_or_forward(subj);
-    ev.autoreply_subject = contains_any(subj, signals::autoreply_subjects);
+    ev.autoreply_subject = contains_any(subj, signals::autoreply_subjects) ||
+                           contains_any(subj, signals::autoreply_subject_sentences);
     ev.autoreply_prefix = ev.autoreply_subject && is_autoreply_prefix(subj);
     ev.challenge_subject = contains_any(subj, signals::challenge_subjects);
     ev.virus_subject = contains_any(subj, signals::virus_subjects);
@@ -957,12 +960,14 @@ message_class decide(context& cx) {
             add_reason(r, "autoreply.body");
             return message_class::autoreply;
         }
-        // The sentence alone: only from a null sender or with Auto-Submitted (Precedence: bulk
-        // is every digest's too).
-        if (ev.autoreply_phrase && (ev.null_sender || ev.null_return_path || ev.auto_generated) && !ev.daemon_from) {
-            add_reason(r, "autoreply.body");
-            return message_class::autoreply;
-        }
+    }
+    // The sentence alone: only from a null sender or with Auto-Submitted (Precedence: bulk is
+    // every digest's too); then a "Re:" subject is the autoresponder's too (vacation programs
+    // answer "Re: <subject>").
+    if (!ev.list_mail && ev.autoreply_phrase && (ev.null_sender || ev.null_return_path || ev.auto_generated) &&
+        !ev.daemon_from) {
+        add_reason(r, "autoreply.body");
+        return message_class::autoreply;
     }
     if (ev.mdn_phrase && sender) {
         add_reason(r, "mdn.heuristic");

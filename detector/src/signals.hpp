@@ -194,6 +194,12 @@ inline constexpr std::string_view autoreply_subjects[] = {
     "otomatik yanıt", "otomatik cevap", "ofis dışında", "izindeyim", "自動応答", "自動返信", "不在",
     "自动回复", "自動回覆", "自動回复", "休假", "자동 응답", "자동 회신", "자동응답", "부재", "αυτόματη απάντηση"};
 
+// Subjects some autoresponders write as a sentence about the person, after the name: Lotus
+// Notes/Domino's out-of-office agent ("<name> is out of the office.") and its translations.
+inline constexpr std::string_view autoreply_subject_sentences[] = {
+    "is out of the office", "ist außer haus", "ist ausser haus", "ist nicht im büro", "est absent", "n'est pas au bureau",
+    "está fuera de la oficina", "è fuori ufficio", "is niet op kantoor", "está fora do escritório"};
+
 // Sentences of out-of-office and vacation texts: the default texts of autoresponders and what
 // people write into them, in the languages the subjects above cover. Evidence only together
 // with an auto-reply subject or an automatic sender, never alone.
