@@ -196,7 +196,10 @@ std::string unwrap_imcea(std::string_view local) {
     std::string out;
     for (std::size_t i = 10; i < local.size(); ++i) {
         if (local[i] == '+' && i + 2 < local.size() && hex_value(local[i + 1]) >= 0 && hex_value(local[i + 2]) >= 0) {
-            out.push_back(char(hex_value(local[i + 1]) * 16 + hex_value(local[i + 2])));
+            const char c = char(hex_value(local[i + 1]) * 16 + hex_value(local[i + 2]));
+            // Only what an address may hold: no controls, spaces or specials of RFC 5322.
+            if (static_cast<unsigned char>(c) < 0x21 || c == 0x7F || std::strchr("<>()[]\\,;:\"", c) != nullptr) return {};
+            out.push_back(c);
             i += 2;
         } else {
             out.push_back(local[i]);
@@ -209,7 +212,9 @@ std::string unwrap_imcea(std::string_view local) {
 
 }  // namespace
 
-std::string clean_address(std::string_view addr) {
+namespace {
+
+std::string clean_address_once(std::string_view addr, bool unwrap) {
     std::size_t at = addr.rfind('@');
     if (at == std::string_view::npos || at == 0 || at + 1 >= addr.size()) return {};
     std::string_view local = addr.substr(0, at);
@@ -220,8 +225,9 @@ std::string clean_address(std::string_view addr) {
         if (istarts_with(local, prefix)) local.remove_prefix(prefix.size());
     if (std::size_t p = ifind(local, "smtp="); p != std::string_view::npos && p + 5 < local.size())
         local.remove_prefix(p + 5);
-    if (std::string inner = unwrap_imcea(local); !inner.empty() && inner.size() <= addr.size())
-        return clean_address(inner);
+    // Exchange wraps once: the address inside is not unwrapped again.
+    if (unwrap)
+        if (std::string inner = unwrap_imcea(local); !inner.empty()) return clean_address_once(inner, false);
     std::string_view domain = addr.substr(at + 1);
     // The domain ends at the first byte no domain (nor address literal) has: "x.example!" and
     // "x.example>" are x.example. Bytes above 0x7F stay (RFC 6531 domains).
@@ -241,5 +247,9 @@ std::string clean_address(std::string_view addr) {
     append_lower(out, domain);
     return out;
 }
+
+}  // namespace
+
+std::string clean_address(std::string_view addr) { return clean_address_once(addr, true); }
 
 }  // namespace ndrguard::detector::text

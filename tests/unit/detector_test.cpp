@@ -212,6 +212,8 @@ TEST_CASE("addresses as reports write them: type prefixes, X.400, IMCEA, trailin
         {"rfc822;IMCEASMTP-bob+40example+2Enet@ex.example.com", "bob@example.net"},
         {"rfc822;IMCEAEX-_O=EX_CN=RECIPIENTS_CN=CAROL@EX.example.com", "IMCEAEX-_O=EX_CN=RECIPIENTS_CN=CAROL@ex.example.com"},
         {"IMCEASMTP-nothing+40@gw.example", "IMCEASMTP-nothing+40@gw.example"},  // no address inside: kept
+        {"IMCEASMTP-a+0Ab+40x.example@gw.example", "IMCEASMTP-a+0Ab+40x.example@gw.example"},  // a line break inside: kept
+        {"IMCEASMTP-IMCEASMTP-a+2B40b+40c.example@gw.example", "IMCEASMTP-a+40b@c.example"},  // unwrapped once only
         {"kijitora@example.jp!", "kijitora@example.jp"},
         {"<bob@[192.0.2.1]>", "bob@[192.0.2.1]"},
         {"mailto:@example.net", ""},
