@@ -55,34 +55,32 @@ void append_lower(std::string& out, std::string_view s) {
 }
 
 std::string to_lower_utf8(std::string_view s) {
-    std::string out(s.size(), '\0');
-    const std::size_t n = s.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80 || i + 1 >= n) {
-            out[i] = lower(s[i]);
-            continue;
-        }
-        const auto d = static_cast<unsigned char>(s[i + 1]);
-        if ((d & 0xC0) != 0x80 || c < 0xC3 || c > 0xD0) {
-            out[i] = s[i];
-            continue;
-        }
+    // ASCII first, in the simple loop the compiler vectorises; then only the lead bytes of the
+    // folded two-byte blocks (C3..D0) are looked at again.
+    std::string out = to_lower(s);
+    const std::size_t n = out.size();
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+        const auto c = static_cast<unsigned char>(out[i]);
+        if (c < 0xC3 || c > 0xD0) continue;
+        const auto d = static_cast<unsigned char>(out[i + 1]);
+        if ((d & 0xC0) != 0x80) continue;
         // Two-byte sequence: code point 0x40 * (c & 0x1F) + (d & 0x3F).
-        std::uint32_t cp = (std::uint32_t(c & 0x1F) << 6) | (d & 0x3F);
+        const std::uint32_t cp = (std::uint32_t(c & 0x1F) << 6) | (d & 0x3F);
         std::uint32_t lo = cp;
         if ((cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) || (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) ||
             (cp >= 0x410 && cp <= 0x42F))
             lo = cp + 0x20;  // Latin-1 capitals, Greek capitals, Cyrillic А..Я
-        else if (cp >= 0x100 && cp <= 0x17E && cp != 0x130 && cp != 0x138 && cp != 0x149 && cp != 0x178)
+        else if (cp >= 0x400 && cp <= 0x40F)
+            lo = cp + 0x50;  // Cyrillic Ѐ..Џ -> ѐ..џ (the lead byte changes, D0 -> D1)
+        else if (cp == 0x178)
+            lo = 0xFF;  // Ÿ -> ÿ
+        else if (cp >= 0x100 && cp <= 0x17E && cp != 0x130 && cp != 0x138 && cp != 0x149)
+            // Latin Extended-A pairs capital/small as even/odd, except Ĺ..ň and Ź..ž: odd/even.
             lo = ((cp >= 0x139 && cp <= 0x148) || cp >= 0x179) ? (cp % 2 == 1 ? cp + 1 : cp) : (cp | 1);
-        // (Latin Extended-A pairs capital/small as even/odd, except Ĺ..ň and Ź..ž: odd/even.)
-        // Cyrillic Ѐ..Џ (U+0400..040F) fold to U+0450..045F: three bytes would not change, but
-        // the lead byte does (D0 -> D1), so they are handled apart.
-        if (cp >= 0x400 && cp <= 0x40F) lo = cp + 0x50;
-        if (lo >= 0x800 || lo < 0x80) lo = cp;  // only folds that stay two bytes long
-        out[i] = char(0xC0 | (lo >> 6));
-        out[i + 1] = char(0x80 | (lo & 0x3F));
+        if (lo != cp && lo >= 0x80 && lo < 0x800) {  // only folds that stay two bytes long
+            out[i] = char(0xC0 | (lo >> 6));
+            out[i + 1] = char(0x80 | (lo & 0x3F));
+        }
         ++i;
     }
     return out;

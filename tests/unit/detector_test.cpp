@@ -189,7 +189,8 @@ TEST_CASE("to_lower_utf8 folds the capitals of the phrase tables' scripts and ke
         {"Automatická ODPOVĚĎ ŘŠŽŮ", "automatická odpověď řšžů"},
         {"Автоматический ОТВЕТ Ёж", "автоматический ответ ёж"},
         {"ΑΥΤΌΜΑΤΗ", "αυτόματη"},  // Ό (U+038C) is outside the folded block: kept
-        {"Otomatik YANIT ŞĞ İ", "otomatik yanit şğ İ"},  // İ has no one-byte-pair small form: kept
+        {"Otomatik YANIT ŞĞ İ", "otomatik yanit şğ İ"},
+        {"ŸÉ ŽŹĹ ĸŉ", "ÿé žźĺ ĸŉ"},  // the odd/even blocks and the small letters without capitals  // İ has no one-byte-pair small form: kept
         {"自動応答 자동 응답", "自動応答 자동 응답"},
         {std::string("broken \xC3", 8), std::string("broken \xC3", 8)},
         {"\xD0\x41", "\xD0\x61"},  // a lead byte without its continuation: only the ASCII folds
