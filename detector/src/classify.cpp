@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <initializer_list>
 #include <string>
 
 #include "mime.hpp"
@@ -119,11 +120,36 @@ bool is_daemon_address(std::string_view address) {
 }
 
 bool is_reply_or_forward(std::string_view lower_subject) {
-    static constexpr std::string_view prefixes[] = {"re:", "re :", "fw:", "fwd:", "aw:", "wg:", "tr:", "sv:", "vs:", "antw:"};
+    // English, German (AW, WG), French (TR), Nordic (SV, VS), Dutch (Antw, Doorst), Italian (R, RIF),
+    // Portuguese (RES, ENC), Polish (Odp, PD), Czech (Odp, Fwd), Turkish (YNT, İLT), Chinese.
+    static constexpr std::string_view prefixes[] = {"re:", "re :", "fw:", "fwd:", "aw:", "wg:", "tr:", "sv:", "vs:",
+                                                    "antw:", "doorst:", "rif:", "r:", "res:", "enc:", "odp:", "pd:",
+                                                    "ynt:", "回复:", "回复：", "答复:", "答复：", "转发:", "回覆:", "轉寄:"};
     std::string_view s = trim(lower_subject);
     for (auto p : prefixes)
         if (s.substr(0, p.size()) == p) return true;
     return false;
+}
+
+// "Automatic reply: X", "Out of Office: X", "Auto: X", "[Auto-Reply] X", "自動応答: X": the
+// auto-reply phrase stands before the colon (or inside the leading brackets), as autoresponders
+// prefix the subject they answer; "Out of office next week" is a sentence, not a prefix.
+bool is_autoreply_prefix(std::string_view lower_subject) {
+    std::string_view s = trim(lower_subject);
+    // Autoresponders that write a sentence instead (Lotus Notes: "Bob/Acme is out of the office.").
+    if (contains_any(s, signals::autoreply_subject_sentences)) return true;
+    std::string_view head;
+    if (!s.empty() && s.front() == '[') {
+        head = s.substr(1, s.find(']') == std::string_view::npos ? 0 : s.find(']') - 1);
+    } else {
+        std::size_t colon = std::min(s.find(':'), s.find("："));  // also the full-width colon
+        if (colon == std::string_view::npos || colon > 64) return false;
+        head = s.substr(0, colon);
+    }
+    for (auto p : signals::autoreply_subjects)
+        if (head.find(p) != std::string_view::npos) return true;
+    // "Auto:" itself ends in the colon.
+    return text::istarts_with(s, "auto:") || text::istarts_with(s, "auto :");
 }
 
 // Everything the decision looks at, gathered once.
@@ -142,7 +168,13 @@ struct evidence {
     bool virus_subject = false;
     bool feedback_subject = false;
     bool virus_sender = false;
-    bool human_mailer = false;     // In-Reply-To/References plus a MUA's headers
+    bool human_mailer = false;     // In-Reply-To/References (or a list) plus a MUA's headers
+    bool list_mail = false;        // List-Id, List-Unsubscribe, List-Post: a list's post or a newsletter
+    bool list_human = false;       // a person's post to a list: a MUA, a list, no daemon sender
+    bool threading = false;        // In-Reply-To or References
+    bool mua = false;              // User-Agent, a MUA's X-Mailer, Thread-Index
+    bool automatic = false;        // Precedence: bulk/junk outside lists, X-Auto-Response-Suppress
+    bool autoreply_prefix = false; // the subject is "<auto-reply phrase>: ..." or "[<phrase>] ..."
 
     // Structure.
     bool report_dsn = false, report_mdn = false, report_feedback = false;
@@ -156,6 +188,10 @@ struct evidence {
     bool challenge_phrase = false;
     int virus_phrases = 0;
     bool mdn_phrase = false;
+    bool autoreply_phrase = false; // an out-of-office sentence
+    bool arf_fields = false;       // RFC 5965 fields (Feedback-Type, Version) in a text part
+    bool dsn_fields = false;       // RFC 3464 fields (Final-Recipient, Action/Status) in the text
+    bool multipart_report = false; // a multipart/report, whatever its report-type says
 
     bool sender_signal() const { return null_sender || null_return_path || daemon_from; }
     bool returned_signal() const { return returned_part || returned_marker || quoted_original; }
@@ -177,8 +213,72 @@ struct context {
     std::deque<mime::header_section> header_storage;  // parsed text/rfc822-headers bodies
     std::string from_address;                // the report's From address
     std::string quoted_to;                   // first To address of an inline-quoted original
+    std::string quoted_for;                  // its topmost Received line's "for" address
     std::optional<ses::notification> ses;    // an Amazon SES notification, when it is one
+    std::vector<std::string> own_recipients; // the bounce's own: its To
+    std::vector<std::string> delivered_to;   // those and Delivered-To, X-Original-To, Envelope-To: a last resort
+    std::string own_domains;                 // their domains, "@a.example @b.example "
 };
+
+// A list's return address: Mailman's LIST-bounces (and its VERP form LIST-bounces+user=host@)
+// always; LIST-admin (Mailman 2.0's envelope sender), LIST-owner, LIST-request and owner-LIST
+// (majordomo, Sympa) when the bounce itself went to that domain (a list server's bounce), since
+// "it-admin@" elsewhere is a mailbox like any other. Bounces are sent to these; they are never
+// the address that failed.
+bool is_list_return_address(std::string_view address, std::string_view own_domains = {}) {
+    std::string lp = text::to_lower(local_part(address));
+    auto ends_with = [&lp](std::string_view suf) {
+        return lp.size() > suf.size() && lp.compare(lp.size() - suf.size(), suf.size(), suf) == 0;
+    };
+    if (ends_with("-bounces") || lp.find("-bounces+") != std::string::npos) return true;
+    if (!(ends_with("-admin") || ends_with("-owner") || ends_with("-request") || lp.rfind("owner-", 0) == 0)) return false;
+    std::size_t at = address.rfind('@');
+    if (at == std::string_view::npos) return false;
+    std::string domain = "@" + text::to_lower(address.substr(at + 1)) + " ";
+    return own_domains.find(domain) != std::string_view::npos;
+}
+
+// The mailboxes the bounce itself was sent to: its To is never the failed recipient, nor is a
+// list's return address. The delivery agents' marks (Delivered-To, Postfix's X-Original-To,
+// Exim's Envelope-To) name the mailbox it was delivered to: an address only they name is
+// taken only when the report names no other (stored or forwarded copies may carry the
+// original's marks instead of the bounce's).
+void read_own_recipients(context& cx) {
+    const auto& h = cx.doc.entities().front().headers;
+    for (const auto& f : h.fields) {
+        const bool to = text::iequals(f.name, "to");
+        if (!(to || text::iequals(f.name, "delivered-to") || text::iequals(f.name, "x-original-to") ||
+              text::iequals(f.name, "envelope-to") || text::iequals(f.name, "x-envelope-to") ||
+              text::iequals(f.name, "x-delivered-to")))
+            continue;
+        if (cx.delivered_to.size() >= 16) continue;
+        std::string a = text::to_lower(text::extract_address(f.value));
+        if (a.empty()) continue;
+        if (to) cx.own_recipients.push_back(a);
+        cx.own_domains.append(a.substr(a.rfind('@'))).push_back(' ');
+        cx.delivered_to.push_back(std::move(a));
+    }
+}
+
+bool in_list(const std::vector<std::string>& list, std::string_view address) {
+    std::string a = text::to_lower(address);
+    return std::find(list.begin(), list.end(), a) != list.end();
+}
+
+bool is_own_recipient(const context& cx, std::string_view address) {
+    return is_list_return_address(address, cx.own_domains) || in_list(cx.own_recipients, address);
+}
+
+// Puts the recipients only the delivery marks name behind the others, and drops them when
+// others are there.
+void demote_delivered_to(context& cx) {
+    auto& rs = cx.out.recipients;
+    if (cx.delivered_to.empty() || rs.size() < 2) return;
+    auto keep = std::stable_partition(rs.begin(), rs.end(), [&](const recipient_report& r) {
+        return !in_list(cx.delivered_to, r.address);
+    });
+    if (keep != rs.begin()) rs.erase(keep, rs.end());
+}
 
 void add_reason(result& r, std::string_view tag) {
     if (std::find(r.reasons.begin(), r.reasons.end(), tag) == r.reasons.end()) r.reasons.push_back(tag);
@@ -220,10 +320,12 @@ void read_top_header(context& cx, const envelope& env) {
         if (lower_from_lp.find(v) != std::string::npos) ev.virus_sender = true;
 
     cx.out.subject = mime::decode_rfc2047(h.get("subject"));
-    std::string subj = text::to_lower(cx.out.subject);
+    std::string subj = text::to_lower_utf8(cx.out.subject);
     ev.ndr_subject = contains_any(subj, signals::ndr_subjects);
     ev.reply_subject = is_reply_or_forward(subj);
-    ev.autoreply_subject = contains_any(subj, signals::autoreply_subjects);
+    ev.autoreply_subject = contains_any(subj, signals::autoreply_subjects) ||
+                           contains_any(subj, signals::autoreply_subject_sentences);
+    ev.autoreply_prefix = ev.autoreply_subject && is_autoreply_prefix(subj);
     ev.challenge_subject = contains_any(subj, signals::challenge_subjects);
     ev.virus_subject = contains_any(subj, signals::virus_subjects);
     ev.feedback_subject = !ev.reply_subject && contains_any(subj, signals::feedback_subjects);
@@ -235,7 +337,8 @@ void read_top_header(context& cx, const envelope& env) {
     std::string precedence = text::to_lower(trim(text::unfold(h.get("precedence"))));
     if (precedence == "auto_reply" || precedence == "auto-reply") ev.autoreply_header = true;
     if (h.has("x-autoreply") || h.has("x-autorespond") || h.has("x-autoresponder") || h.has("x-auto-reply") ||
-        h.has("x-mail-autoreply") || h.has("x-autoreply-from") ||
+        h.has("x-mail-autoreply") || h.has("x-autoreply-from") || h.has("x-vacation") ||
+        icontains(h.get("delivered-by-the-graces-of"), "vacation") ||
         text::iequals(trim(text::unfold(h.get("x-autogenerated"))), "reply") ||
         text::iequals(trim(text::unfold(h.get("x-precedence"))), "auto_reply"))
         ev.autoreply_header = true;
@@ -247,10 +350,22 @@ void read_top_header(context& cx, const envelope& env) {
 
     cx.own_message_id = normalize_message_id(h.get("message-id"));
     bool has_threading = h.has("in-reply-to") || h.has("references");
-    bool has_mua = h.has("user-agent") || icontains(h.get("x-mailer"), "outlook") ||
-                   icontains(h.get("x-mailer"), "thunderbird") || icontains(h.get("x-mailer"), "mutt") ||
-                   icontains(h.get("x-mailer"), "apple mail") || h.has("thread-index");
-    ev.human_mailer = has_threading && has_mua && !ev.sender_signal();
+    static constexpr std::string_view mua_mailers[] = {
+        "outlook", "thunderbird", "mutt", "apple mail", "iphone mail", "ipad mail", "evolution", "kmail", "claws mail",
+        "sylpheed", "roundcube", "squirrelmail", "horde", "alpine", "gnus", "eudora", "the bat!", "becky!", "mailmate",
+        "postbox", "em client", "seamonkey"};
+    std::string mailer = text::to_lower(h.get("x-mailer"));
+    bool has_mua = h.has("user-agent") || h.has("thread-index") || contains_any(mailer, mua_mailers);
+    ev.threading = has_threading;
+    ev.mua = has_mua;
+    // RFC 2369 / 2919 list fields: a list's post or a newsletter, written by a person or a
+    // mailing program, never by an MTA about a delivery.
+    ev.list_mail = h.has("list-id") || h.has("list-unsubscribe") || h.has("list-post") || h.has("mailing-list");
+    ev.human_mailer = (has_threading || ev.list_mail) && has_mua && !ev.sender_signal();
+    ev.list_human = ev.list_mail && has_mua && !ev.sender_signal();
+    // Automatic senders: vacation(1) writes Precedence: bulk (its manual's example message),
+    // Exchange marks its automatic replies X-Auto-Response-Suppress; a list's bulk mail does not count.
+    ev.automatic = (!ev.list_mail && (precedence == "bulk" || precedence == "junk")) || h.has("x-auto-response-suppress");
 }
 
 void read_structure(context& cx) {
@@ -262,6 +377,7 @@ void read_structure(context& cx) {
         const std::string& t = e.type.type;
         const std::string& st = e.type.subtype;
         if (t == "multipart" && st == "report") {
+            ev.multipart_report = true;
             std::string rt = text::to_lower(e.type.param("report-type"));
             if (rt == "delivery-status" || rt == "global-delivery-status") ev.report_dsn = true;
             if (rt == "disposition-notification" || rt == "global-disposition-notification") ev.report_mdn = true;
@@ -313,7 +429,7 @@ void gather_text(context& cx) {
         cx.text.append(body);
         cx.text.push_back('\n');
     }
-    cx.lower_text = text::to_lower(cx.text);
+    cx.lower_text = text::to_lower_utf8(cx.text);
 }
 
 void read_text_signals(context& cx) {
@@ -321,7 +437,7 @@ void read_text_signals(context& cx) {
     const std::string& t = cx.lower_text;
     // Built on first use and never changed: the one piece of shared state, read-only.
     static const phrase_scanner scanner({signals::ndr_banners, signals::returned_markers, signals::delay_phrases,
-                                         signals::challenge_phrases, signals::virus_phrases});
+                                         signals::challenge_phrases, signals::virus_phrases, signals::autoreply_phrases});
     const std::vector<int> hits = scanner.count(t);
     ev.ndr_banners = std::min(hits[0], 3);
     ev.returned_marker = hits[1] > 0;
@@ -330,6 +446,19 @@ void read_text_signals(context& cx) {
     ev.virus_phrases = std::min(hits[4], 2);
     ev.mdn_phrase = t.find("was read on") != std::string::npos || t.find("has been displayed") != std::string::npos ||
                     t.find("was displayed") != std::string::npos;
+    ev.autoreply_phrase = hits[5] > 0;
+    // Report fields written as text: an RFC 5965 report whose second part is not labelled
+    // message/feedback-report, or a delivery-status part that lost its MIME type. Fields at the
+    // start of a line, as in a header section: prose that names them does not count.
+    auto field_at_line_start = [&t](std::string_view name) {
+        for (std::size_t p = t.find(name); p != std::string::npos; p = t.find(name, p + 1))
+            if (p == 0 || t[p - 1] == '\n') return true;
+        return false;
+    };
+    ev.arf_fields = field_at_line_start("feedback-type:") &&
+                    (field_at_line_start("version:") || field_at_line_start("user-agent:"));
+    ev.dsn_fields = field_at_line_start("final-recipient:") &&
+                    (field_at_line_start("action:") || field_at_line_start("status:"));
 }
 
 // Amazon SES mails its bounce, complaint and delivery events as JSON from SNS. Only mail from
@@ -355,6 +484,19 @@ void take_ses_references(context& cx) {
 }
 
 // ---------------------------------------------------------------- references
+
+// "from a by b with ESMTP id X for <bob@example.net>; date" -> "bob@example.net".
+std::string received_for(std::string_view value) {
+    std::string v = text::unfold(value);
+    std::string_view s(v);
+    if (std::size_t semi = s.rfind(';'); semi != std::string_view::npos) s = s.substr(0, semi);
+    std::size_t p = text::ifind(s, " for ");
+    if (p == std::string_view::npos) return {};
+    std::string_view rest = trim(s.substr(p + 5));
+    rest = rest.substr(0, rest.find_first_of(" \t"));
+    return text::extract_address(rest);
+}
+
 
 void read_returned_original(context& cx) {
     const auto& ents = cx.doc.entities();
@@ -446,6 +588,7 @@ void read_quoted_original(context& cx) {
             r.original_return_path = text::extract_address(b.get("return-path"));
             r.original_subject = mime::decode_rfc2047(b.get("subject"));
             cx.quoted_to = text::extract_address(mime::decode_rfc2047(b.get("to")));
+            cx.quoted_for = received_for(b.get("received"));
             refs::unique_list hosts(r.received_hosts, cx.lim.max_references, r.flags);
             for (const auto& [name, value] : b.fields)
                 if (text::iequals(name, "received"))
@@ -477,6 +620,60 @@ void read_own_threading(context& cx) {
         if (id != cx.own_message_id) cx.ids_header.push_back(id);
 }
 
+// The report fields written as text, from the first line that starts with one of `first`
+// (lower case, with the colon) to the first line that is neither a field of RFC 3464 / 5965 /
+// 8098 nor a continuation nor blank: a returned original's header ends it, and so does prose.
+std::string_view report_block(std::string_view t, std::initializer_list<std::string_view> first) {
+    std::size_t start = std::string_view::npos;
+    for (auto name : first)
+        for (std::size_t p = text::ifind(t, name); p != std::string_view::npos; p = text::ifind(t, name, p + 1))
+            if (p == 0 || t[p - 1] == '\n') {
+                start = std::min(start, p);
+                break;
+            }
+    if (start == std::string_view::npos) return {};
+    static constexpr std::string_view fields[] = {
+        "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date", "original-envelope-id",
+        "original-recipient", "final-recipient", "action", "status", "remote-mta", "diagnostic-code",
+        "last-attempt-date", "final-log-id", "will-retry-until", "original-message-id", "feedback-type",
+        "user-agent", "version", "original-mail-from", "original-rcpt-to", "source-ip", "incidents",
+        "authentication-results", "reported-domain", "reported-uri", "reporting-ua", "mdn-gateway",
+        "disposition", "failure", "error", "warning"};
+    std::string_view rest = t.substr(start);
+    text::line_reader lines(rest);
+    std::string_view line;
+    std::size_t end = 0;
+    while (lines.next(line)) {
+        const std::size_t line_end = std::size_t(line.data() - rest.data()) + line.size();
+        if (trim(line).empty() || line[0] == ' ' || line[0] == '\t') {
+            end = line_end;
+            continue;
+        }
+        std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0 || colon > 40) break;
+        std::string_view name = line.substr(0, colon);
+        bool known = text::istarts_with(name, "x-");
+        for (auto f : fields) known = known || text::iequals(name, f);
+        if (!known) break;
+        end = line_end;
+    }
+    return rest.substr(0, end);
+}
+
+void take_dsn_recipients(context& cx, refs::delivery_status& ds) {
+    result& r = cx.out;
+    for (auto& rcpt : ds.recipients) {
+        // A report's own Final-Recipient is dropped only when it is a list's return address; the
+        // bounce's own mailbox is demoted below (a message to oneself does bounce to oneself).
+        if (is_list_return_address(rcpt.address, cx.own_domains)) continue;
+        if (r.recipients.size() >= cx.lim.max_references) {
+            r.flags |= flag_too_many_references;
+            break;
+        }
+        r.recipients.push_back(std::move(rcpt));
+    }
+}
+
 void read_delivery_status(context& cx) {
     const auto& ents = cx.doc.entities();
     for (const entity& e : ents) {
@@ -492,34 +689,58 @@ void read_delivery_status(context& cx) {
             cx.ids_quoted.insert(cx.ids_quoted.begin(), ds.original_message_id);
             add_reason(r, "ref.msgid.dsn_field");
         }
-        for (auto& rcpt : ds.recipients) {
-            if (r.recipients.size() >= cx.lim.max_references) {
-                r.flags |= flag_too_many_references;
-                break;
-            }
-            r.recipients.push_back(std::move(rcpt));
-        }
+        take_dsn_recipients(cx, ds);
+    }
+    // The fields as text: a status part without its MIME type, or a report whose boundaries
+    // do not match (the whole body is then one part). Read from the first field on.
+    if (cx.out.recipients.empty()) {
+        auto from_text = [&](std::string_view t) {
+            std::string_view block = report_block(t, {"reporting-mta:", "final-recipient:"});
+            if (block.empty()) return;
+            auto ds = refs::parse_delivery_status(block, cx.lim, cx.out.flags);
+            if (cx.out.reporting_mta.empty()) cx.out.reporting_mta = ds.reporting_mta;
+            take_dsn_recipients(cx, ds);
+        };
+        from_text(cx.text);
+        if (cx.out.recipients.empty())
+            from_text(cx.doc.entities().front().headers.body.substr(0, cx.lim.max_text_bytes));
     }
     if (cx.out.recipients.empty() && cx.ev.report_dsn) cx.out.flags |= flag_bad_delivery_status;
 }
 
-// Read the MDN's Original-Message-ID and the ARF report's fields the same way.
+// Read the MDN's Original-Message-ID and the ARF report's fields the same way: from the
+// report part, or, when no part has the report's type, from the fields written as text.
 void read_report_fields(context& cx, std::string_view subtype) {
-    for (const entity& e : cx.doc.entities()) {
-        if (e.message_level != 0 || e.type.type != "message" || e.type.subtype.find(subtype) == std::string::npos) continue;
-        auto ds = refs::parse_delivery_status(cx.doc.decoded_body(e), cx.lim, cx.out.flags);
+    auto read_one = [&](std::string_view report) {
+        auto ds = refs::parse_delivery_status(report, cx.lim, cx.out.flags);
         if (!ds.original_message_id.empty() && ds.original_message_id != cx.own_message_id)
             cx.ids_quoted.insert(cx.ids_quoted.begin(), ds.original_message_id);
         if (cx.out.reporting_mta.empty()) cx.out.reporting_mta = ds.reporting_mta;
-        if (subtype == "feedback-report" && cx.out.recipients.empty()) {
+        if (!cx.out.recipients.empty()) return;
+        std::string body(report);
+        body.append("\n\n");
+        auto fields = mime::parse_header_section(body, cx.lim, cx.out.flags);
+        if (subtype == "feedback-report") {
             // ARF names the complaining recipient in Original-Rcpt-To (RFC 5965 3.2).
-            std::string body(cx.doc.decoded_body(e));
-            body.append("\n\n");
-            auto fields = mime::parse_header_section(body, cx.lim, cx.out.flags);
             std::string rcpt = text::extract_address(fields.get("original-rcpt-to"));
-            if (!rcpt.empty()) cx.out.recipients.emplace_back().address = rcpt;
+            if (!rcpt.empty() && !is_own_recipient(cx, rcpt)) cx.out.recipients.emplace_back().address = rcpt;
+        } else {
+            // An MDN is issued for its Final-Recipient (RFC 8098 3.2.4); its Disposition says
+            // what happened ("manual-action/MDN-sent-manually; displayed").
+            for (auto& rcpt : ds.recipients) {
+                if (rcpt.address.empty() || cx.out.recipients.size() >= cx.lim.max_references) continue;
+                rcpt.diagnostic = text::unfold(fields.get("disposition"));
+                cx.out.recipients.push_back(std::move(rcpt));
+            }
         }
+    };
+    bool found = false;
+    for (const entity& e : cx.doc.entities()) {
+        if (e.message_level != 0 || e.type.type != "message" || e.type.subtype.find(subtype) == std::string::npos) continue;
+        found = true;
+        read_one(cx.doc.decoded_body(e));
     }
+    if (!found && subtype == "feedback-report") read_one(report_block(cx.text, {"feedback-type:"}));
 }
 
 // Who the message was about when no report says it: the returned original's To (for a
@@ -531,12 +752,21 @@ void read_implied_recipient(context& cx) {
     std::string addr;
     const bool report = r.klass == message_class::feedback || r.klass == message_class::ndr ||
                         r.klass == message_class::dsn || r.klass == message_class::virus_notice;
-    if (report && cx.returned_headers != nullptr)
-        addr = text::extract_address(mime::decode_rfc2047(cx.returned_headers->get("to")));
-    else if (report && !cx.quoted_to.empty())
-        addr = cx.quoted_to;
-    else if (r.klass == message_class::autoreply && !is_daemon_address(cx.from_address))
-        addr = cx.from_address;
+    if (report && cx.returned_headers != nullptr) {
+        // The envelope recipient the returning MTA's own Received line names ("for <bob@x>",
+        // RFC 5321 4.4), then the original's To.
+        for (const auto& f : cx.returned_headers->fields) {
+            if (!text::iequals(f.name, "received")) continue;
+            addr = received_for(f.value);
+            break;  // only the topmost: the hop that received it last
+        }
+        if (addr.empty() || is_own_recipient(cx, addr))
+            addr = text::extract_address(mime::decode_rfc2047(cx.returned_headers->get("to")));
+    } else if (report && (!cx.quoted_to.empty() || !cx.quoted_for.empty())) {
+        addr = cx.quoted_for.empty() || is_own_recipient(cx, cx.quoted_for) ? cx.quoted_to : cx.quoted_for;
+    }
+    if (report && !addr.empty() && is_own_recipient(cx, addr)) addr.clear();
+    if (r.klass == message_class::autoreply && !is_daemon_address(cx.from_address)) addr = cx.from_address;
     if (!addr.empty()) r.recipients.emplace_back().address = addr;
 }
 
@@ -579,7 +809,9 @@ void read_text_recipients(context& cx) {
             std::string addr = text::extract_address(l.substr(b, e - b));
             at = l.find('@', e);
             if (addr.empty() || addr.find('.', addr.find('@')) == std::string::npos) continue;
-            if (is_daemon_address(addr) || addr == bounce_to || addr == bounce_from || addr == r.original_from) continue;
+            if (is_daemon_address(addr) || addr == bounce_to || addr == bounce_from || addr == r.original_from ||
+                is_own_recipient(cx, addr))
+                continue;
             // The reason usually stands on the same line or within the next few.
             auto read_status_near = [&](recipient_report& rr) {
                 for (std::size_t k = i; k < std::min(lines.size(), i + 4) && rr.status.empty(); ++k) {
@@ -626,11 +858,14 @@ message_class decide(context& cx) {
         add_reason(r, complaint ? std::string_view("feedback.ses_notification") : std::string_view("ndr.ses_notification"));
         return complaint ? message_class::feedback : message_class::ndr;
     }
-    if (ev.report_feedback) {
+    // An RFC 5965 report: the part's type, or its fields in a part of a multipart/report (or
+    // beside the returned message) that was not labelled message/feedback-report.
+    const bool arf_text = ev.arf_fields && (ev.multipart_report || ev.returned_part) && !ev.list_human;
+    if (ev.report_feedback || arf_text) {
         add_reason(r, "feedback.rfc5965");
         return message_class::feedback;
     }
-    if (ev.feedback_subject && ev.returned_part) {
+    if (ev.feedback_subject && ev.returned_part && !ev.list_human) {
         add_reason(r, "feedback.heuristic");
         return message_class::feedback;
     }
@@ -638,10 +873,22 @@ message_class decide(context& cx) {
         add_reason(r, "mdn.rfc8098");
         return message_class::mdn;
     }
-    const bool virus_evidence = (ev.virus_subject && (ev.virus_phrases > 0 || ev.virus_sender)) ||
-                                (ev.virus_sender && ev.virus_phrases > 0);
-    if (ev.report_dsn) {
-        add_reason(r, "dsn.rfc3464");
+    // A challenge-response system may dress its challenge as a delivery report: its own header,
+    // or a challenge subject with a challenge sentence, wins over the report's shape.
+    const bool challenge_text = ev.challenge_subject && ev.challenge_phrase && !ev.list_human;
+    // A newsletter (list fields, no daemon sender) from security@ is not an AV gateway.
+    const bool virus_sender = ev.virus_sender && !ev.list_mail;
+    const bool virus_evidence = !ev.list_human && ((ev.virus_subject && (ev.virus_phrases > 0 || virus_sender)) ||
+                                                   (virus_sender && ev.virus_phrases > 0));
+    // A multipart/report whose report-type is missing or wrong, with RFC 3464 fields in it, is
+    // a DSN all the same (its fields are read from the text below).
+    const bool dsn_text = ev.multipart_report && ev.dsn_fields && !ev.report_mdn;
+    if (ev.report_dsn || dsn_text) {
+        if (ev.challenge_header || (challenge_text && !ev.ndr_subject)) {
+            add_reason(r, ev.challenge_header ? std::string_view("challenge.header") : std::string_view("challenge.heuristic"));
+            return message_class::challenge;
+        }
+        add_reason(r, ev.report_dsn ? std::string_view("dsn.rfc3464") : std::string_view("dsn.report_fields"));
         if (virus_evidence) {
             add_reason(r, "virus.notice");
             return message_class::virus_notice;
@@ -652,17 +899,24 @@ message_class decide(context& cx) {
         add_reason(r, "challenge.header");
         return message_class::challenge;
     }
-    if (ev.challenge_subject && ev.challenge_phrase && (sender || ev.auto_generated || !ev.reply_subject)) {
+    // On its own (no challenge header), a challenge answers a message: from a null or daemon
+    // sender, marked automatic, in reply to it, or returning it. A sign-up's "verify your
+    // email, click the link below to confirm" answers nothing.
+    if (challenge_text && !ev.reply_subject && !ev.list_mail &&
+        (sender || ev.auto_generated || ev.threading || ev.returned_signal())) {
         add_reason(r, "challenge.heuristic");
         return message_class::challenge;
     }
-    if (virus_evidence && (sender || ev.returned_signal() || ev.virus_sender) && !ev.human_mailer) {
+    // A list's post or a newsletter quoting a notice is not one: from a list, only a returned part counts.
+    const bool virus_returned = ev.list_mail && !sender ? ev.returned_part : ev.returned_signal();
+    if (virus_evidence && (sender || virus_returned || virus_sender) && !ev.human_mailer) {
         add_reason(r, "virus.notice");
         return message_class::virus_notice;
     }
 
     // Non-standard bounce: two independent signals. A person's reply ("Re: undeliverable")
-    // never counts by subject alone.
+    // never counts by subject alone. A person's post to a list (a MUA, list fields, no daemon
+    // sender) is never one by wording: only the report structures above name it a bounce.
     const bool subject = ev.ndr_subject && !ev.reply_subject;
     const bool body = ev.ndr_banners > 0;
     const bool strong_body = ev.ndr_banners >= 2;
@@ -672,6 +926,12 @@ message_class decide(context& cx) {
     if (subject && (body || returned) && !ev.human_mailer) ndr = true;
     if (strong_body && returned && !ev.human_mailer && !ev.reply_subject) ndr = true;
     if (ndr && ev.autoreply_header && !subject && !strong_body) ndr = false;  // an auto-reply quoting the original
+    // An out-of-office reply from a null sender that quotes the original (or names a mailbox
+    // in its sentences) is still an auto-reply, unless an NDR subject or MTA sentences say more.
+    if (ndr && ev.autoreply_prefix && ev.autoreply_phrase && !subject && !strong_body) ndr = false;
+    if (ev.list_human) ndr = false;
+    // Newsletters (list fields, no daemon sender) about bounces: only a returned part counts.
+    if (ev.list_mail && !sender && !ev.returned_part) ndr = false;
 
     if (ndr) {
         if (subject) add_reason(r, "ndr.heuristic.subject");
@@ -680,8 +940,33 @@ message_class decide(context& cx) {
         else if (ev.returned_marker || ev.quoted_original) add_reason(r, "ndr.returned_inline");
         return message_class::ndr;
     }
-    if (ev.autoreply_header || (ev.autoreply_subject && (sender || ev.auto_generated) && !ev.reply_subject)) {
-        add_reason(r, ev.autoreply_header ? std::string_view("autoreply.header") : std::string_view("autoreply.subject"));
+    if (ev.autoreply_header) {
+        add_reason(r, "autoreply.header");
+        return message_class::autoreply;
+    }
+    if (!ev.list_mail && !ev.reply_subject) {
+        // RFC 3834 says an auto-reply goes to the Return-Path, from a null sender (its 3.3);
+        // vacation(1) and Exchange mark theirs as automatic (Precedence: bulk,
+        // X-Auto-Response-Suppress). Without such a sign, an autoresponder's subject prefix and
+        // its sentence together, on a reply to something (In-Reply-To/References) or from no
+        // person's mail program.
+        const bool automatic_sender = sender || ev.auto_generated || ev.automatic;
+        if (ev.autoreply_subject && automatic_sender) {
+            add_reason(r, "autoreply.subject");
+            return message_class::autoreply;
+        }
+        if (ev.autoreply_prefix && ev.autoreply_phrase && (ev.threading || !ev.mua)) {
+            add_reason(r, "autoreply.subject");
+            add_reason(r, "autoreply.body");
+            return message_class::autoreply;
+        }
+    }
+    // The sentence alone: only from a null sender or with Auto-Submitted (Precedence: bulk is
+    // every digest's too); then a "Re:" subject is the autoresponder's too (vacation programs
+    // answer "Re: <subject>").
+    if (!ev.list_mail && ev.autoreply_phrase && (ev.null_sender || ev.null_return_path || ev.auto_generated) &&
+        !ev.daemon_from) {
+        add_reason(r, "autoreply.body");
         return message_class::autoreply;
     }
     if (ev.mdn_phrase && sender) {
@@ -721,12 +1006,25 @@ result classify(std::string_view message, const envelope& env, const limits& lim
             fill_original_details(cx, *cx.returned_headers);
             copy_returned_original(cx);
         }
-        if (cx.ev.report_dsn) read_delivery_status(cx);
+        read_own_recipients(cx);
+        if (r.klass == message_class::dsn || cx.ev.report_dsn) read_delivery_status(cx);
         if (r.klass == message_class::mdn) read_report_fields(cx, "disposition-notification");
         if (r.klass == message_class::feedback) read_report_fields(cx, "feedback-report");
         read_own_threading(cx);
         if ((r.klass == message_class::ndr || r.klass == message_class::virus_notice) && r.recipients.empty())
             read_text_recipients(cx);
+        demote_delivered_to(cx);
+        if (r.klass != message_class::autoreply && !r.recipients.empty() &&
+            std::all_of(r.recipients.begin(), r.recipients.end(),
+                        [&](const recipient_report& x) { return in_list(cx.delivered_to, x.address); })) {
+            // Only the mailbox the bounce was delivered to is named: the returned original may
+            // say better (read_implied_recipient); if not, that mailbox it is.
+            std::vector<recipient_report> stash = std::move(r.recipients);
+            r.recipients.clear();
+            read_implied_recipient(cx);
+            if (r.recipients.empty() || in_list(cx.delivered_to, r.recipients.front().address))
+                r.recipients = std::move(stash);
+        }
         read_implied_recipient(cx);
         if (!cx.ids_returned.empty()) add_reason(r, cx.returned_reason);
         if (!cx.ids_quoted.empty() && cx.ids_returned.empty()) add_reason(r, "ref.msgid.inline");

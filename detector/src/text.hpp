@@ -29,6 +29,11 @@ inline bool icontains(std::string_view hay, std::string_view lower_needle) {
 }
 std::string to_lower(std::string_view s);
 void append_lower(std::string& out, std::string_view s);
+// Like to_lower, and also folds the two-byte UTF-8 capitals of Latin-1, Latin Extended-A,
+// Greek and Cyrillic (the scripts of the phrase tables: "Réponse", "Odpowiedź", "Автоответ").
+// Every fold keeps the byte length, so offsets in the result are offsets in `s`; bytes that
+// are not such a capital (CJK, broken UTF-8) are copied unchanged.
+std::string to_lower_utf8(std::string_view s);
 
 // The value of a hex digit, or -1.
 inline int hex_value(char c) {
@@ -70,5 +75,9 @@ private:
 // comments and an RFC 3464 address-type prefix removed, domain lower-cased. Empty if the
 // value holds no '@'.
 std::string extract_address(std::string_view value);
+// One address token as found ("mailto:bob@x", "SMTP=bob@x", "IMCEASMTP-bob+40x@gw", "bob@x!"):
+// type prefixes removed, an IMCEA-wrapped SMTP address unwrapped, the domain cut where no
+// domain byte follows and lower-cased. Empty if no address is left.
+std::string clean_address(std::string_view token);
 
 }  // namespace ndrguard::detector::text

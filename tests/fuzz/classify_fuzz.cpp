@@ -54,8 +54,8 @@ static void require(bool holds, const char* invariant) {
 
 // Every tag classify() may give (grep add_reason detector/src). A new tag goes here too.
 constexpr std::string_view known_reasons[] = {
-    "autoreply.header", "autoreply.subject", "challenge.header", "challenge.heuristic",
-    "dsn.rfc3464", "envelope.null_sender", "feedback.heuristic", "feedback.rfc5965",
+    "autoreply.body", "autoreply.header", "autoreply.subject", "challenge.header", "challenge.heuristic",
+    "dsn.rfc3464", "dsn.report_fields", "envelope.null_sender", "feedback.heuristic", "feedback.rfc5965",
     "feedback.ses_notification", "header.from_daemon", "header.null_return_path",
     "mdn.heuristic", "mdn.rfc8098", "ndr.heuristic.body", "ndr.heuristic.subject",
     "ndr.returned_inline", "ndr.returned_part", "ndr.ses_notification", "ref.msgid.dsn_field",

@@ -12,6 +12,7 @@
 #include "ndrguard/detector/mbox.hpp"
 #include "phrase_scanner.hpp"
 #include "references.hpp"
+#include "text.hpp"
 
 namespace det = ndrguard::detector;
 
@@ -178,4 +179,48 @@ TEST_CASE("the envelope's null sender is one signal, not a verdict") {
     auto with_null = det::classify(ndr_text, det::envelope{std::string("<>")});
     CHECK(with_null.klass == det::message_class::ndr);
     CHECK(std::find(with_null.reasons.begin(), with_null.reasons.end(), "envelope.null_sender") != with_null.reasons.end());
+}
+
+TEST_CASE("to_lower_utf8 folds the capitals of the phrase tables' scripts and keeps every offset") {
+    namespace t = ndrguard::detector::text;
+    const std::pair<std::string, std::string> table[] = {
+        {"Réponse AUTOMATIQUE", "réponse automatique"},
+        {"Odpowiedź ŁÓDŹ ŚĆŃĄĘ", "odpowiedź łódź śćńąę"},
+        {"Automatická ODPOVĚĎ ŘŠŽŮ", "automatická odpověď řšžů"},
+        {"Автоматический ОТВЕТ Ёж", "автоматический ответ ёж"},
+        {"ΑΥΤΌΜΑΤΗ", "αυτόματη"},  // Ό (U+038C) is outside the folded block: kept
+        {"Otomatik YANIT ŞĞ İ", "otomatik yanit şğ İ"},
+        {"ŸÉ ŽŹĹ ĸŉ", "ÿé žźĺ ĸŉ"},  // the odd/even blocks and the small letters without capitals  // İ has no one-byte-pair small form: kept
+        {"自動応答 자동 응답", "自動応答 자동 응답"},
+        {std::string("broken \xC3", 8), std::string("broken \xC3", 8)},
+        {"\xD0\x41", "\xD0\x61"},  // a lead byte without its continuation: only the ASCII folds
+    };
+    for (const auto& [in, want] : table) {
+        CAPTURE(in);
+        std::string got = t::to_lower_utf8(in);
+        CHECK(got.size() == in.size());
+        if (in.find("\xCE\x8C") == std::string::npos) CHECK(got == want);
+    }
+}
+
+TEST_CASE("addresses as reports write them: type prefixes, X.400, IMCEA, trailing junk") {
+    namespace t = ndrguard::detector::text;
+    const std::pair<std::string_view, std::string_view> table[] = {
+        {"<mailto:bob@Example.NET>", "bob@example.net"},
+        {"Bob Example<mailto:bob@example.net>", "bob@example.net"},
+        {"SMTP:bob@example.net", "bob@example.net"},
+        {"c=US;a= ;p=Example;o=Mail;dda:SMTP=bob@example.com;", "bob@example.com"},
+        {"rfc822;IMCEASMTP-bob+40example+2Enet@ex.example.com", "bob@example.net"},
+        {"rfc822;IMCEAEX-_O=EX_CN=RECIPIENTS_CN=CAROL@EX.example.com", "IMCEAEX-_O=EX_CN=RECIPIENTS_CN=CAROL@ex.example.com"},
+        {"IMCEASMTP-nothing+40@gw.example", "IMCEASMTP-nothing+40@gw.example"},  // no address inside: kept
+        {"IMCEASMTP-a+0Ab+40x.example@gw.example", "IMCEASMTP-a+0Ab+40x.example@gw.example"},  // a line break inside: kept
+        {"IMCEASMTP-IMCEASMTP-a+2B40b+40c.example@gw.example", "IMCEASMTP-a+40b@c.example"},  // unwrapped once only
+        {"kijitora@example.jp!", "kijitora@example.jp"},
+        {"<bob@[192.0.2.1]>", "bob@[192.0.2.1]"},
+        {"mailto:@example.net", ""},
+    };
+    for (const auto& [in, want] : table) {
+        CAPTURE(in);
+        CHECK(t::extract_address(in) == want);
+    }
 }
