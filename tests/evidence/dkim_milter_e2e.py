@@ -401,179 +401,192 @@ def prvs(key_number, secret, day, address):
 
 # ---- the test -------------------------------------------------------------------------------
 
-def run(conninfo, root):
-    ports = dict(sink=free_port(), public=free_port(), filter=free_port(), reinject=free_port(),
-                 submission=free_port(), bypass=free_port(), milter=free_port(), remote=free_port(),
-                 metrics=free_port())
-    sink_dir = os.path.join(root, "sink")
-    os.makedirs(sink_dir)
-    dkim_signer = OpenDKIM(os.path.join(root, "opendkim"), ports["milter"])
-    batv_file = os.path.join(root, "batv.key")
-    with open(batv_file, "w") as f:
-        f.write(BATV_SECRET)
-    os.chmod(batv_file, 0o600)
-    serve = Serve(conninfo, ports["filter"], ports["reinject"], os.path.join(root, "serve.log"), dkim_signer.txt, batv_file,
-                  ports["metrics"])
-    a = OurPostfix(os.path.join(root, "pfa"), ports["public"], ports["filter"], ports["reinject"], ports["sink"],
-                   ports["submission"], ports["bypass"], ports["milter"], ports["remote"])
-    b = RemotePostfix(os.path.join(root, "pfb"), ports["remote"], ports["public"])
-    sink = subprocess.Popen([sys.executable, sink_script, str(ports["sink"]), sink_dir])
-    record = dkim_signer.public_record()
-    genuine = []  # (name, msgid) of every bounce B made: none of them may be rejected
-    try:
-        check("opendkim up (foreground, its own config, inet socket)", dkim_signer.start(),
-              open(dkim_signer.log).read())
-        check("sink and serve up", wait_port(ports["sink"]) and serve.start(), "\n".join(serve.lines()[-5:]))
-        a.start()
+# What serve does with each verdict here (after queue, null sender, warm-up off, no storm):
+ACTION = {"verified": "deliver", "suspect": "quarantine", "forged": "reject"}
+
+
+class Run:
+    def __init__(self, conninfo, root):
+        self.conninfo, self.root = conninfo, root
+        self.ports = {k: free_port() for k in ("sink", "public", "filter", "reinject", "submission", "bypass",
+                                                "milter", "remote", "metrics")}
+        self.sink_dir = os.path.join(root, "sink")
+        os.makedirs(self.sink_dir)
+        self.signer = OpenDKIM(os.path.join(root, "opendkim"), self.ports["milter"])
+        self.record = self.signer.public_record()
+        batv_file = os.path.join(root, "batv.key")
+        with open(batv_file, "w") as f:
+            f.write(BATV_SECRET)
+        os.chmod(batv_file, 0o600)
+        p = self.ports
+        self.serve = Serve(conninfo, p["filter"], p["reinject"], os.path.join(root, "serve.log"), self.signer.txt,
+                           batv_file, p["metrics"])
+        self.a = OurPostfix(os.path.join(root, "pfa"), p["public"], p["filter"], p["reinject"], p["sink"],
+                            p["submission"], p["bypass"], p["milter"], p["remote"])
+        self.b = RemotePostfix(os.path.join(root, "pfb"), p["remote"], p["public"])
+        self.sink = None
+        self.genuine = []  # (name, msgid) of every bounce B made: none of them may be rejected
+
+    def start(self):
+        self.sink = subprocess.Popen([sys.executable, sink_script, str(self.ports["sink"]), self.sink_dir])
+        check("opendkim up (foreground, its own config, inet socket)", self.signer.start(), open(self.signer.log).read())
+        check("sink and serve up", wait_port(self.ports["sink"]) and self.serve.start(), "\n".join(self.serve.lines()[-5:]))
+        self.a.start()
         check("our postfix up (MX, submission, bypass)",
-              all(wait_port(ports[p]) for p in ("public", "submission", "bypass")), a.maillog()[-2000:])
-        check("remote postfix up", b.start(), b.maillog()[-2000:])
+              all(wait_port(self.ports[n]) for n in ("public", "submission", "bypass")), self.a.maillog()[-2000:])
+        check("remote postfix up", self.b.start(), self.b.maillog()[-2000:])
 
-        def bounce_at_sink(msgid):
-            return [m for m in sink_files(sink_dir) if "<%s>" % msgid in m and "Undelivered Mail" in m]
+    def stop(self):
+        self.b.stop()
+        self.a.stop()
+        self.serve.stop()
+        self.signer.stop()
+        if self.sink:
+            self.sink.terminate()
+            self.sink.wait()
 
-        def outcome(name, msgid, want, evidence_needed, genuine_bounce=True, delivered=None):
-            """Waits for serve's decision on the bounce naming msgid and checks it three ways."""
-            if genuine_bounce:
-                genuine.append((name, msgid))
-            ok = wait_for(lambda: decision_of(serve, msgid) is not None, 90)
-            d = decision_of(serve, msgid)
-            check("%s: serve decided" % name, ok, "no log line naming <%s>" % msgid)
-            if not d:
-                return None
-            print("  %s: verification=%s action=%s evidence=%s" % (name, d.get("verification"), d.get("action"),
-                                                                   d.get("evidence")))
-            if isinstance(want, str):
-                check("%s: verification %s" % (name, want), d.get("verification") == want, d)
-            else:
-                check("%s: verification not %s" % (name, want[1]), d.get("verification") != want[1], d)
-            ev = evidence_of(d)
-            check("%s: evidence has %s" % (name, ",".join(sorted(evidence_needed))), evidence_needed <= ev, d)
-            if genuine_bounce:
-                check("%s: not rejected" % name, d.get("action") != "reject", d)
-            action = d.get("action", "")
-            if delivered is None:
-                delivered = action.startswith("deliver")
-            if action.startswith("deliver") or delivered:
-                got = wait_for(lambda: bounce_or_tag_at_sink(msgid), 30)
-                check("%s: delivered to the sink" % name, got, action)
-                if got:
-                    hdr = verdict_header(bounce_or_tag_at_sink(msgid)[0])
-                    check("%s: verdict header says %s" % (name, d.get("verification")),
-                          hdr.startswith(d.get("verification", "?") + " ") and ("msgid=<%s>" % msgid) in hdr, hdr)
-            if action == "quarantine":
-                held = quarantined(conninfo, msgid)
-                check("%s: held in the quarantine as %s" % (name, d.get("verification")),
-                      len(held) == 1 and held[0]["verification"] == d.get("verification"), held)
-                time.sleep(0.5)
-                check("%s: held, so not at the sink" % name, not bounce_or_tag_at_sink(msgid))
-            if action == "reject":
-                time.sleep(0.5)
-                check("%s: rejected, so neither at the sink nor held" % name,
-                      not bounce_or_tag_at_sink(msgid) and not quarantined(conninfo, msgid))
-            return d
+    # -- where a bounce ended
 
-        def bounce_or_tag_at_sink(msgid):
-            return [m for m in sink_files(sink_dir) if "<%s>" % msgid in m]
+    def at_sink(self, msgid):
+        return [m for m in sink_files(self.sink_dir) if "<%s>" % msgid in m]
 
-        def bounce_text(msgid):
-            """The bounce naming msgid as it ended: at the sink, or held in the quarantine."""
-            ms = bounce_or_tag_at_sink(msgid)
-            if ms:
-                return ms[0]
-            for item in quarantined(conninfo, msgid):
-                r = subprocess.run([ndrguard, "quarantine", "show", str(item["id"]), "--raw", "--db", conninfo],
-                                   capture_output=True)
-                return r.stdout.decode("utf-8", "replace")
-            return ""
+    def bounce_text(self, msgid):
+        """The bounce naming msgid as it ended: at the sink, or held in the quarantine."""
+        ms = self.at_sink(msgid)
+        if ms:
+            return ms[0]
+        for item in quarantined(self.conninfo, msgid):
+            r = subprocess.run([ndrguard, "quarantine", "show", str(item["id"]), "--raw", "--db", self.conninfo],
+                               capture_output=True)
+            return r.stdout.decode("utf-8", "replace")
+        return ""
 
-        def returned_of(msgid):
-            """B's DSN for msgid as the sink got it, its returned original and whether
-            python3-dkim still verifies that with our key."""
-            ms = bounce_at_sink(msgid)
-            if not ms:
-                return None, b"", ""
-            original, ctype = returned_original(ms[0])
-            return ms[0], original, ctype
+    def outcome(self, name, msgid, want, evidence_needed, genuine=True):
+        """Waits for serve's decision on the bounce naming msgid; checks it on the log line, then
+        where the bounce is (sink: with the verdict header; quarantine; nowhere when rejected).
+        want: the verification word, or ("not", WORD)."""
+        if genuine:
+            self.genuine.append((name, msgid))
+        ok = wait_for(lambda: decision_of(self.serve, msgid) is not None, 90)
+        d = decision_of(self.serve, msgid) or {}
+        check("%s: serve decided" % name, ok, "no log line naming <%s>" % msgid)
+        word, action, ev = d.get("verification", ""), d.get("action", ""), evidence_of(d)
+        print("  %s: verification=%s action=%s evidence=%s" % (name, word, action, d.get("evidence")), flush=True)
+        if isinstance(want, str):
+            check("%s: verification %s" % (name, want), word == want, d)
+        else:
+            check("%s: verification not %s" % (name, want[1]), word and word != want[1], d)
+        check("%s: evidence has %s" % (name, ",".join(sorted(evidence_needed))), evidence_needed <= ev, d)
+        if genuine:
+            check("%s: not rejected" % name, action != "reject", d)
+        if word in ACTION:
+            check("%s: action %s" % (name, ACTION[word]), action == ACTION[word], d)
+        if action == "deliver":
+            got = wait_for(lambda: self.at_sink(msgid), 30)
+            check("%s: delivered to the sink" % name, got)
+            hdr = verdict_header(self.at_sink(msgid)[0]) if got else ""
+            check("%s: verdict header: %s, the id, the same evidence" % (name, word),
+                  hdr.startswith(word + " ") and ("msgid=<%s>" % msgid) in hdr and
+                  set(fields(hdr).get("evidence", "").split(",")) == ev, hdr)
+        elif action == "quarantine":
+            held = quarantined(self.conninfo, msgid)
+            check("%s: held in the quarantine as %s, with its evidence" % (name, word),
+                  len(held) == 1 and held[0]["verification"] == word and
+                  ev <= set(held[0].get("evidence", [])) | set(held[0]["reasons"]), held)
+            time.sleep(0.5)
+            check("%s: held, so not at the sink" % name, not self.at_sink(msgid))
+        elif action == "reject":
+            time.sleep(0.5)
+            check("%s: rejected, so neither at the sink nor held" % name,
+                  not self.at_sink(msgid) and not quarantined(self.conninfo, msgid))
+        return d
 
-        # -- 0. control: recorded, bounced, verified by the sent log; the milter's signature is real
+    def submit(self, path, msgid, subject, hold=False, ret=None, sender="alice@" + DOMAIN):
+        return submit(self.ports[path], sender, outbound(msgid, subject, hold), ret)
+
+    # -- the scenarios
+
+    def control(self):
+        """Recorded, bounced by B, verified by the sent log; the milter's signature is real."""
         mid = "control.1@example.org"
-        check("control: submitted", submit(ports["submission"], "alice@" + DOMAIN, outbound(mid, "control")))
-        outcome("control (in the sent log)", mid, "verified", {"sent_log.found"})
-        check("control: recorded in the sent log", in_sent_log(conninfo, mid) == 1)
-        _, original, ctype = returned_of(mid)
+        check("control: submitted", self.submit("submission", mid, "control"))
+        self.outcome("control (in the sent log)", mid, "verified", {"sent_log.found"})
+        check("control: recorded in the sent log", in_sent_log(self.conninfo, mid) == 1)
+        original, ctype = returned_original(self.bounce_text(mid))
         check("control: B's own DSN returned the whole original (message/rfc822)", ctype == "message/rfc822", ctype)
         check("control: OpenDKIM signed it (d=example.org s=e2e)",
               re.search(rb"^DKIM-Signature:.*d=example\.org;.*s=e2e;", original, re.M | re.S) is not None,
               original[:600])
-        check("control: python3-dkim verifies the returned original with our key", original and dkim_intact(original, record))
+        check("control: python3-dkim verifies the returned original with our key",
+              bool(original) and dkim_intact(original, self.record))
+        return original
 
-        # -- 1. gap: the sent-log row deleted before the bounce comes back (held at B meanwhile)
-        cases = [("gap: row deleted, headers intact", "gap.deleted.1@example.org", "deleted", None, False),
-                 ("gap: row deleted, Subject rewritten by B", "gap.deleted.2@example.org", "deleted", None, True),
-                 ("gap: row deleted, headers only (RET=HDRS)", "gap.deleted.3@example.org", "deleted", "HDRS", False),
+    def gaps(self):
+        """1. The sent-log row deleted before the bounce comes back, or the message sent through
+        the bypass; B holds each until its row is gone, and B rewrites some Subjects."""
+        cases = [("gap: row deleted, headers intact", "gap.deleted.1@example.org", "submission", None, False),
+                 ("gap: row deleted, Subject rewritten by B", "gap.deleted.2@example.org", "submission", None, True),
+                 ("gap: row deleted, headers only (RET=HDRS)", "gap.deleted.3@example.org", "submission", "HDRS", False),
                  ("gap: bypass, headers intact", "gap.bypass.1@example.org", "bypass", None, False),
                  ("gap: bypass, Subject rewritten by B", "gap.bypass.2@example.org", "bypass", None, True),
                  ("gap: bypass, headers only (RET=HDRS)", "gap.bypass.3@example.org", "bypass", "HDRS", False)]
         for name, msgid, path, ret, altered in cases:
             subject = "report %s%s" % (msgid.split("@")[0], " [altered]" if altered else "")
-            port = ports["submission"] if path == "deleted" else ports["bypass"]
-            check(name + ": submitted", submit(port, "alice@" + DOMAIN, outbound(msgid, subject, hold=True), ret))
-        check("gap: all six wait at B", wait_for(lambda: len(b.held()) == len(cases), 60), b.maillog()[-1500:])
+            check(name + ": submitted", self.submit(path, msgid, subject, hold=True, ret=ret))
+        check("gap: all six wait at B", wait_for(lambda: len(self.b.held()) == len(cases), 60), self.b.maillog()[-1500:])
         # What B will return, read from its queue file: python3-dkim says whether our signature
         # still verifies over it (the expected verdict follows from that, not from serve).
         stored = {}
-        for q in b.held():
-            text = b.stored(q["queue_id"])
+        for q in self.b.held():
+            text = self.b.stored(q["queue_id"])
             m = re.search(rb"^Message-ID: <([^>]+)>", text, re.M | re.I)
             if m:
                 stored[m.group(1).decode()] = text
         for name, msgid, path, _, altered in cases:
-            intact = msgid in stored and dkim_intact(stored[msgid], record)
+            intact = msgid in stored and dkim_intact(stored[msgid], self.record)
             check(name + ": python3-dkim says the signature %s at B" % ("broke" if altered else "holds"),
                   intact != altered, stored.get(msgid, b"")[:800])
-            if path == "deleted":
-                check(name + ": recorded, then deleted", in_sent_log(conninfo, msgid) == 1)
-                psql(conninfo, "DELETE FROM sent_log WHERE message_id = '%s'" % msgid)
+            if path == "submission":
+                check(name + ": recorded, then deleted", in_sent_log(self.conninfo, msgid) == 1)
+                psql(self.conninfo, "DELETE FROM sent_log WHERE message_id = '%s'" % msgid)
             else:
-                check(name + ": never in the sent log", in_sent_log(conninfo, msgid) == 0)
-        b.release()
-        for name, msgid, path, ret, altered in cases:
-            if not altered:
-                outcome(name, msgid, "verified", {"sent_log.missing", "dkim.verified"})
+                check(name + ": never in the sent log", in_sent_log(self.conninfo, msgid) == 0)
+        self.b.release()
+        for name, msgid, _, ret, altered in cases:
+            if altered:
+                self.outcome(name, msgid, "suspect", {"sent_log.missing", "dkim.fail", "trace.our_relay"})
             else:
-                outcome(name, msgid, "suspect", {"sent_log.missing", "dkim.fail"})
-            ctype = returned_original(bounce_text(msgid))[1]
+                self.outcome(name, msgid, "verified", {"sent_log.missing", "dkim.verified"})
+            ctype = returned_original(self.bounce_text(msgid))[1]
             check(name + ": B's DSN returned " + ("headers only" if ret else "the whole message"),
                   ctype == ("text/rfc822-headers" if ret else "message/rfc822"), ctype)
 
-        # -- 3. the sent log emptied: a genuine bounce with our signed headers intact is verified
+    def empty_log(self):
+        """3. The sent log emptied: a genuine bounce with our signed headers intact is verified."""
         mid = "empty.1@example.org"
-        check("empty: submitted", submit(ports["submission"], "alice@" + DOMAIN, outbound(mid, "empty log", hold=True)))
-        check("empty: waits at B", wait_for(lambda: len(b.held()) == 1, 60))
-        psql(conninfo, "DELETE FROM sent_log")
-        check("empty: the sent log is empty", psql(conninfo, "SELECT count(*) FROM sent_log") == "0")
-        b.release()
-        outcome("empty sent log, headers intact", mid, "verified", {"sent_log.missing", "dkim.verified"})
+        check("empty: submitted", self.submit("submission", mid, "empty log", hold=True))
+        check("empty: waits at B", wait_for(lambda: len(self.b.held()) == 1, 60))
+        psql(self.conninfo, "DELETE FROM sent_log")
+        check("empty: the sent log is empty", psql(self.conninfo, "SELECT count(*) FROM sent_log") == "0")
+        self.b.release()
+        self.outcome("empty sent log, headers intact", mid, "verified", {"sent_log.missing", "dkim.verified"})
 
-        # -- 2. forged: our real signature over altered headers; a signature made with another key
-        # (the control's returned original: our real signed headers, as a forger who once got a
-        # bounce or a message of ours could copy them)
-        _, original, _ = returned_of("control.1@example.org")
-        head = original.split(b"\r\n\r\n", 1)[0] + b"\r\n"
-        forged_head = head.replace(b"<control.1@example.org>", b"<forged.copy.1@example.org>")
-        forged_head = forged_head.replace(b"Subject: control", b"Subject: URGENT invoice")
-        check("forged: the copied headers carry our real DKIM-Signature", b"DKIM-Signature:" in forged_head)
-        check("forged (copied signature): sent", send_bounce(ports["public"], "alice@" + DOMAIN,
-                                                             dsn("forged-copy", forged_head)))
-        outcome("forged, our signature over altered headers", "forged.copy.1@example.org", (None, "verified"),
-                {"sent_log.missing", "dkim.fail"}, genuine_bounce=False)
+    def forged(self, signed_original):
+        """2. Forged bounces quoting a DKIM-Signature of our domain: our real one over altered
+        headers (copied from a message of ours, as a forger could), and one made with another key."""
+        head = signed_original.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+        copied = head.replace(b"<control.1@example.org>", b"<forged.copy.1@example.org>")
+        copied = copied.replace(b"Subject: control", b"Subject: URGENT invoice")
+        check("forged: the copied headers carry our real DKIM-Signature", b"DKIM-Signature:" in copied)
+        check("forged (copied signature): sent", send_bounce(self.ports["public"], "alice@" + DOMAIN, dsn("forged-copy", copied)))
+        self.outcome("forged, our signature over altered headers", "forged.copy.1@example.org", ("not", "verified"),
+                     {"sent_log.missing", "dkim.fail"}, genuine=False)
 
-        other = os.path.join(root, "other")
+        import dkim
+        other = os.path.join(self.root, "other")
         os.makedirs(other)
         subprocess.run(["opendkim-genkey", "-b", "1024", "-d", DOMAIN, "-s", SELECTOR, "-D", other],
                        check=True, capture_output=True)
-        import dkim
         fake = ("Received: from spambot.forger.test ([203.0.113.66])\r\n\tby mx.forger.test with ESMTP id 9F2\r\n"
                 "From: Alice <alice@example.org>\r\nTo: victim@forger.test\r\nSubject: cheap watches\r\n"
                 "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\nMessage-ID: <forged.otherkey.1@example.org>\r\n\r\nbuy\r\n").encode()
@@ -581,62 +594,71 @@ def run(conninfo, root):
             sig = dkim.sign(fake, SELECTOR.encode(), DOMAIN.encode(), f.read(),
                             include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
         fake_head = (sig + fake).split(b"\r\n\r\n", 1)[0] + b"\r\n"
-        check("forged (another key): sent", send_bounce(ports["public"], "alice@" + DOMAIN, dsn("forged-other", fake_head)))
-        outcome("forged, a signature of our domain by another key", "forged.otherkey.1@example.org", "forged",
-                {"sent_log.missing", "dkim.fail"}, genuine_bounce=False)
+        check("forged (another key): sent", send_bounce(self.ports["public"], "alice@" + DOMAIN, dsn("forged-other", fake_head)))
+        self.outcome("forged, a signature of our domain by another key", "forged.otherkey.1@example.org", "forged",
+                     {"sent_log.missing", "dkim.fail"}, genuine=False)
 
-        # -- 4. BATV: tags made here with the configured key
+    def batv(self):
+        """4. Bounces to prvs-tagged recipients, tags made here with the configured key; and a real
+        bounce of mail sent through the bypass with a tagged envelope sender."""
         today = int(time.time()) // 86400
         alice = "alice@" + DOMAIN
-        batv = [("BATV valid", "batv.valid.1@example.org", prvs(BATV_KEY_NUMBER, BATV_SECRET, today + 7, alice),
-                 "verified", "batv.valid"),
-                ("BATV bad hash", "batv.bad.1@example.org", prvs(BATV_KEY_NUMBER, BATV_SECRET + "x", today + 7, alice),
-                 "forged", "batv.bad_hash"),
-                ("BATV unknown key", "batv.unknown.1@example.org", prvs(BATV_KEY_NUMBER + 1, BATV_SECRET, today + 7, alice),
-                 "forged", "batv.unknown_key"),
-                ("BATV expired", "batv.expired.1@example.org", prvs(BATV_KEY_NUMBER, BATV_SECRET, today - 1, alice),
-                 "forged", "batv.expired")]
-        for name, msgid, rcpt, want, tag in batv:
+        cases = [("BATV valid", "batv.valid.1@example.org", prvs(BATV_KEY_NUMBER, BATV_SECRET, today + 7, alice),
+                  "verified", "batv.valid"),
+                 ("BATV bad hash", "batv.bad.1@example.org", prvs(BATV_KEY_NUMBER, BATV_SECRET + "x", today + 7, alice),
+                  "forged", "batv.bad_hash"),
+                 ("BATV unknown key", "batv.unknown.1@example.org", prvs(BATV_KEY_NUMBER + 1, BATV_SECRET, today + 7, alice),
+                  "forged", "batv.unknown_key"),
+                 ("BATV expired", "batv.expired.1@example.org", prvs(BATV_KEY_NUMBER, BATV_SECRET, today - 1, alice),
+                  "forged", "batv.expired")]
+        for name, msgid, rcpt, want, tag in cases:
             returned = ("From: Alice <alice@example.org>\r\nTo: someone@forger.test\r\nSubject: hello\r\n"
                         "Message-ID: <%s>\r\n" % msgid).encode()
-            check(name + ": sent to " + rcpt, send_bounce(ports["public"], rcpt, dsn(msgid, returned, to=rcpt)))
-            outcome(name, msgid, want, {"sent_log.missing", tag}, genuine_bounce=False)
-        # A real one: mail sent (bypass: not in the sent log) with a tagged envelope sender, B
-        # bounces it to the tagged address.
+            check(name + ": sent to " + rcpt, send_bounce(self.ports["public"], rcpt, dsn(msgid, returned, to=rcpt)))
+            self.outcome(name, msgid, want, {"sent_log.missing", tag}, genuine=False)
         mid = "batv.real.1@example.org"
         tagged = prvs(BATV_KEY_NUMBER, BATV_SECRET, today + 7, alice)
-        check("BATV real: submitted with a tagged envelope sender", submit(ports["bypass"], tagged, outbound(mid, "tagged")))
-        outcome("BATV real bounce to a tagged sender", mid, "verified", {"sent_log.missing", "batv.valid"})
+        check("BATV real: submitted with a tagged envelope sender", self.submit("bypass", mid, "tagged", sender=tagged))
+        self.outcome("BATV real bounce to a tagged sender", mid, "verified", {"sent_log.missing", "batv.valid"})
         check("BATV real: B bounced it to the tagged address",
-              re.search(r"to=<%s>.*status=sent" % re.escape(tagged), b.maillog()) is not None)
+              re.search(r"to=<%s>.*status=sent" % re.escape(tagged), self.b.maillog()) is not None)
 
-        # -- the count the issue asks for
-        rejected = [n for n, m in genuine if (decision_of(serve, m) or {}).get("action") == "reject"]
-        suspect = [n for n, m in genuine if (decision_of(serve, m) or {}).get("verification") == "suspect"]
+    def summary(self):
+        decided = [(n, decision_of(self.serve, m) or {}) for n, m in self.genuine]
+        rejected = [n for n, d in decided if d.get("action") == "reject"]
+        suspect = [n for n, d in decided if d.get("verification") == "suspect"]
+        verified = [n for n, d in decided if d.get("verification") == "verified"]
         print("SUMMARY genuine_bounces=%d rejected=%d (goal 0) suspect=%d verified=%d" %
-              (len(genuine), len(rejected), len(suspect),
-               len([1 for _, m in genuine if (decision_of(serve, m) or {}).get("verification") == "verified"])))
+              (len(decided), len(rejected), len(suspect), len(verified)), flush=True)
         check("no genuine bounce rejected in the gap scenarios", not rejected, rejected)
 
-        # -- metrics: the gap is counted, and the evidence by tag (a fixed set of labels)
-        text = serve.metrics()
+        # The gap is counted, and the evidence by tag (a fixed set of labels).
+        text = self.serve.metrics()
+
         def total(name, label):
-            return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
-                       if l.startswith(name + "{") and label in l)
+            return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(name + "{") and label in l)
         check("metrics: ndrguard_messages_total{verification=\"suspect\"} counts the gap bounces",
               total("ndrguard_messages_total", 'verification="suspect"') == len(suspect) > 0,
               [l for l in text.splitlines() if l.startswith("ndrguard_messages_total")])
-        for tag in ("dkim.verified", "dkim.fail", "batv.valid", "batv.bad_hash", "batv.expired", "sent_log.missing"):
+        for tag in ("dkim.verified", "dkim.fail", "batv.valid", "batv.bad_hash", "batv.unknown_key", "batv.expired",
+                    "sent_log.missing", "sent_log.found", "trace.our_relay"):
             check("metrics: ndrguard_evidence_total{tag=\"%s\"} counted" % tag,
                   total("ndrguard_evidence_total", 'tag="%s"' % tag) >= 1,
                   [l for l in text.splitlines() if l.startswith("ndrguard_evidence_total")])
+
+
+def run(conninfo, root):
+    r = Run(conninfo, root)
+    try:
+        r.start()
+        signed = r.control()
+        r.gaps()
+        r.empty_log()
+        r.forged(signed)
+        r.batv()
+        r.summary()
     finally:
-        b.stop()
-        a.stop()
-        serve.stop()
-        dkim_signer.stop()
-        sink.terminate()
-        sink.wait()
+        r.stop()
 
 
 def main():
