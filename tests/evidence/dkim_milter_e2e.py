@@ -614,7 +614,7 @@ class Run:
         for name, msgid, rcpt, want, tag in cases:
             returned = ("From: Alice <alice@example.org>\r\nTo: someone@forger.test\r\nSubject: hello\r\n"
                         "Message-ID: <%s>\r\n" % msgid).encode()
-            check(name + ": sent to " + rcpt, send_bounce(self.ports["public"], rcpt, dsn(msgid, returned, to=rcpt)))
+            check(name + ": sent to " + rcpt, send_bounce(self.ports["public"], rcpt, dsn(msgid.replace("@", "."), returned, to=rcpt)))
             self.outcome(name, msgid, want, {"sent_log.missing", tag}, genuine=False)
         mid = "batv.real.1@example.org"
         tagged = prvs(BATV_KEY_NUMBER, BATV_SECRET, today + 7, alice)
