@@ -15,13 +15,14 @@ set -eu
 # bounce parser they compare with (only needed for `ctest -L bench`).
 # DKIM evidence: libopendkim (verification); its tests sign with python3-dkim and OpenDKIM's
 # opendkim-testmsg (opendkim-tools), with keys made by openssl. `ndrguard backfill`: zlib
-# (gzip-rotated mail logs).
+# (gzip-rotated mail logs). OpenDKIM's milter (opendkim): the end-to-end test of DKIM evidence
+# signs outbound mail with it as Postfix's smtpd_milters (a private instance, its own config).
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
   nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev libssl-dev python3
   clang libclang-rt-14-dev llvm
   postfix libsisimai-perl util-linux
   libmimetic-dev chromium chromium-driver prometheus-cpp-dev prometheus
-  libopendkim-dev python3-dkim opendkim-tools openssl zlib1g-dev"
+  libopendkim-dev python3-dkim opendkim-tools openssl zlib1g-dev opendkim"
 
 missing=""
 for p in $PACKAGES; do
