@@ -23,10 +23,19 @@ bool request_reader::feed(std::string_view bytes, std::vector<policy_request>& o
         const std::size_t nl = bytes.find('\n');
         const std::string_view piece = bytes.substr(0, nl == std::string_view::npos ? bytes.size() : nl);
         const std::size_t taken = piece.size() + (nl == std::string_view::npos ? 0 : 1);
-        if (piece.find('\0') != std::string_view::npos) return fail(request_error::nul_byte);
-        // The line with its newline, and the request, within their bounds before anything is kept.
-        if (line_.size() + taken > limits_.max_line_bytes) return fail(request_error::line_too_long);
-        if (request_bytes_ + taken > limits_.max_request_bytes) return fail(request_error::request_too_large);
+        // The line with its newline, and the request, within their bounds before anything is
+        // kept. Of the troubles in these bytes the one at the first byte is the one reported,
+        // so that the error does not depend on where the reads fall.
+        request_error trouble = request_error::none;
+        std::size_t at = std::string_view::npos;
+        auto consider = [&](std::size_t pos, request_error e) {
+            if (pos < at) at = pos, trouble = e;
+        };
+        if (const std::size_t nul = piece.find('\0'); nul != std::string_view::npos) consider(nul, request_error::nul_byte);
+        if (line_.size() + taken > limits_.max_line_bytes) consider(limits_.max_line_bytes - line_.size(), request_error::line_too_long);
+        if (request_bytes_ + taken > limits_.max_request_bytes)
+            consider(limits_.max_request_bytes - request_bytes_, request_error::request_too_large);
+        if (trouble != request_error::none) return fail(trouble);
         line_.append(piece);
         request_bytes_ += taken;
         bytes.remove_prefix(taken);

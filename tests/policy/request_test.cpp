@@ -166,3 +166,21 @@ TEST_CASE("held bytes stay under max_line_bytes whatever comes") {
     CHECK(r.error() == request_error::line_too_long);
     CHECK(r.held_bytes() == 0);
 }
+
+TEST_CASE("the error reported is the one at the first byte in trouble, wherever the reads fall") {
+    request_limits lim;
+    lim.max_line_bytes = 64;
+    std::string nul_late = "sender=" + std::string(80, 'x');
+    nul_late.push_back('\0');  // past the line's bound: the bound is the trouble
+    std::string nul_early = "sender=x";
+    nul_early.push_back('\0');
+    nul_early += std::string(80, 'x');  // within it: the NUL is
+    for (std::size_t piece = 1; piece <= nul_late.size(); ++piece) {
+        CAPTURE(piece);
+        request_error e{};
+        read_all(nul_late + "\n\n", piece, lim, &e);
+        CHECK(e == request_error::line_too_long);
+        read_all(nul_early + "\n\n", piece, lim, &e);
+        CHECK(e == request_error::nul_byte);
+    }
+}
