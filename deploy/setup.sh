@@ -17,12 +17,15 @@ set -eu
 # opendkim-testmsg (opendkim-tools), with keys made by openssl. `ndrguard backfill`: zlib
 # (gzip-rotated mail logs). OpenDKIM's milter (opendkim): the end-to-end test of DKIM evidence
 # signs outbound mail with it as Postfix's smtpd_milters (a private instance, its own config).
+# Postgrey: the policy service's end-to-end test and benchmark run Debian's greylisting policy
+# server beside it (coexistence, and the peer it is compared with).
 PACKAGES="build-essential cmake ninja-build pkg-config ca-certificates
   nlohmann-json3-dev doctest-dev libpqxx-dev libpq-dev postgresql-15 libboost1.81-dev libboost-system1.81-dev libssl-dev python3
   clang libclang-rt-14-dev llvm
   postfix libsisimai-perl util-linux
   libmimetic-dev chromium chromium-driver prometheus-cpp-dev prometheus
-  libopendkim-dev python3-dkim opendkim-tools openssl zlib1g-dev opendkim"
+  libopendkim-dev python3-dkim opendkim-tools openssl zlib1g-dev opendkim
+  postgrey"
 
 missing=""
 for p in $PACKAGES; do

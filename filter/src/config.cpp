@@ -188,7 +188,7 @@ std::string apply_warm_up(serve_config& c, const config_key&, std::string_view v
 }
 std::string show_warm_up(const serve_config& c) { return c.warm_up_auto ? "auto" : "off"; }
 
-std::string apply_networks(serve_config& c, const config_key&, std::string_view value) {
+std::string parse_networks(std::string_view value, std::vector<network>& out) {
     std::vector<network> nets;
     std::size_t pos = 0;
     while (pos <= value.size()) {
@@ -202,13 +202,62 @@ std::string apply_networks(serve_config& c, const config_key&, std::string_view 
         if (end == std::string_view::npos) break;
         pos = end + 1;
     }
-    c.our_networks = std::move(nets);
+    out = std::move(nets);
     return {};
 }
+std::string apply_networks(serve_config& c, const config_key&, std::string_view value) { return parse_networks(value, c.our_networks); }
 std::string show_networks(const serve_config& c) {
     std::string out;
     for (const auto& n : c.our_networks) out += (out.empty() ? "" : ", ") + n.text();
     return out;
+}
+
+// The policy service's keys (issue 17): lists of networks and mailboxes, its storm action and
+// the texts of its refusals (one line of printable ASCII: they become an SMTP reply).
+template <auto M>
+std::string apply_networks_to(serve_config& c, const config_key&, std::string_view value) {
+    return parse_networks(value, c.*M);
+}
+template <auto M>
+std::string show_networks_of(const serve_config& c) {
+    std::string out;
+    for (const auto& n : c.*M) out += (out.empty() ? "" : ", ") + n.text();
+    return out;
+}
+std::string apply_mailboxes(serve_config& c, const config_key&, std::string_view value) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= value.size()) {
+        std::size_t end = value.find_first_of(", ", pos);
+        std::string_view item = trim(value.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
+        if (!item.empty()) {
+            if (item.find('@') == std::string_view::npos || item.find_first_of("<>\r\n\t") != std::string_view::npos)
+                return "want mailboxes like alice@example.org, bob@example.org";
+            out.emplace_back(item);
+        }
+        if (end == std::string_view::npos) break;
+        pos = end + 1;
+    }
+    c.policy_exempt_mailboxes = std::move(out);
+    return {};
+}
+std::string show_mailboxes(const serve_config& c) {
+    std::string out;
+    for (const auto& m : c.policy_exempt_mailboxes) out += (out.empty() ? "" : ", ") + m;
+    return out;
+}
+std::string apply_storm_action(serve_config& c, const config_key&, std::string_view v) {
+    if (v == "reject") c.policy_defer_to_data = false;
+    else if (v == "defer_to_data") c.policy_defer_to_data = true;
+    else return "want reject or defer_to_data";
+    return {};
+}
+std::string show_storm_action(const serve_config& c) { return c.policy_defer_to_data ? "defer_to_data" : "reject"; }
+const char* reply_text(std::string_view v) {
+    if (v.empty() || v.size() > 200) return "want a text of 1..200 characters";
+    for (char ch : v)
+        if (ch < ' ' || ch > '~') return "want printable ASCII (it is an SMTP reply)";
+    return nullptr;
 }
 
 std::string apply_base_url(serve_config& c, const config_key&, std::string_view v) {
@@ -430,6 +479,34 @@ std::vector<config_key> make_table() {
         integer<&sc::digest_max_listed>("digest_max_listed", "items", "50", 1, 1000, "items listed one by one; the rest are counted"),
         integer<&sc::digest_lease_seconds>("digest_lease_seconds", "seconds", "600", 1, 86400,
                                            "a pass that stopped before sending is taken over after this long"),
+        // The policy service (check_policy_service in smtpd_recipient_restrictions; issue 17).
+        text<&sc::policy_listen, host_port_or_nothing>("policy_listen", "host:port or nothing", "",
+                                                       "the Postfix policy service, refusing storm bounces at RCPT (empty: off)"),
+        {"policy_storm_action", "reject|defer_to_data", "", "reject",
+         "reject: null senders to a storm mailbox get 550 at RCPT; defer_to_data: DUNNO, the filter decides at DATA", 0, 0,
+         apply_storm_action, show_storm_action},
+        integer<&sc::policy_null_sender_limit>("policy_null_sender_limit", "RCPTs", "0", 0, 100000000,
+                                               "null-sender RCPTs per mailbox within the rate window; past it 550 (0: off)"),
+        integer<&sc::policy_null_sender_window_seconds>("policy_null_sender_window_seconds", "seconds", "60", 10, 86400,
+                                                        "the window of policy_null_sender_limit"),
+        {"policy_exempt_mailboxes", "mailboxes", "", "", "mailboxes the policy service never refuses", 0, 0, apply_mailboxes,
+         show_mailboxes},
+        {"policy_exempt_networks", "networks", "", "", "clients (client_address) the policy service never refuses", 0, 0,
+         apply_networks_to<&sc::policy_exempt_networks>, show_networks_of<&sc::policy_exempt_networks>},
+        text<&sc::policy_storm_text, reply_text>("policy_storm_text", "reply text",
+                                                 "Bounces to this mailbox are refused: it is in a backscatter storm",
+                                                 "after \"550 5.7.1 \" when a storm mailbox is refused"),
+        text<&sc::policy_rate_text, reply_text>("policy_rate_text", "reply text",
+                                                "Too many bounces to this mailbox: refused as backscatter",
+                                                "after \"550 5.7.1 \" when the null-sender rate is passed"),
+        integer<&sc::policy_max_state_age_seconds>("policy_max_state_age_seconds", "seconds", "30", 1, 3600,
+                                                   "storm state older than this (PostgreSQL away) is not used: DUNNO"),
+        integer<&sc::policy_max_connections>("policy_max_connections", "connections", "1000", 1, 100000,
+                                             "open at once (beyond: closed, Postfix uses its default_action)"),
+        integer<&sc::policy_request_timeout_seconds>("policy_request_timeout_seconds", "seconds", "10", 1, 3600,
+                                                     "a request, from its first byte to its empty line"),
+        integer<&sc::policy_idle_timeout_seconds>("policy_idle_timeout_seconds", "seconds", "600", 1, 86400,
+                                                  "between two requests (Postfix closes its own after 300 s)"),
     };
 }
 

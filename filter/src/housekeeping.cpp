@@ -52,6 +52,8 @@ void filter_server::impl::storm_sync_loop() {
                 std::lock_guard lock(storms_mu);
                 storms.apply_sync(states);
             }
+            storm_synced_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch()).count();
             std::set<std::int64_t> open_now;
             for (const auto& st : states)
                 if (st.storm_id) {

@@ -125,6 +125,19 @@ std::vector<pm::MetricFamily> metrics_endpoint::collect() {
     out.push_back(single("ndrguard_next_hop_failures_total", "Reinjections the next hop did not accept (refused or unreachable).",
                          T::Counter, load(m_.next_hop_failures)));
 
+    auto policy = family("ndrguard_policy_requests_total",
+                         "Policy service requests (check_policy_service at RCPT) by result: reject (550), dunno, "
+                         "would_reject (shadow), fail_open (storm state stale), deferred (defer_to_data), malformed "
+                         "(closed unanswered).",
+                         T::Counter);
+    for (std::size_t i = 0; i < fm::policy_results.size(); ++i)
+        policy.metric.push_back(value(load(m_.policy_requests[i]), T::Counter, {{"result", std::string(fm::policy_results[i])}}));
+    out.push_back(std::move(policy));
+    out.push_back(histogram("ndrguard_policy_request_duration_seconds",
+                            "Time from a policy request's last byte to its answer being decided.", m_.policy_seconds));
+    out.push_back(single("ndrguard_policy_connections_active", "Policy service connections open now.", T::Gauge,
+                         static_cast<double>(m_.policy_connections_active.load(std::memory_order_relaxed))));
+
     // Database-wide values, cached for 5 s (several Prometheus servers may scrape). A scrape
     // that finds another reading them waits at most wait_ (the database may be frozen: the
     // filter's own counters are what matter then), and goes on without them.

@@ -61,6 +61,11 @@ std::unique_ptr<tcp::acceptor> listen_on(asio::io_context& io, const std::string
 void filter_server::bind() {
     impl_->acceptor = listen_on(impl_->io, impl_->cfg.listen);
     if (!impl_->cfg.outbound_listen.empty()) impl_->outbound_acceptor = listen_on(impl_->io, impl_->cfg.outbound_listen);
+    if (!impl_->cfg.policy_listen.empty()) {
+        impl& m = *impl_;
+        m.policy = std::make_unique<policy_listener>(
+            policy_service_context{m.cfg, m.metrics, m.storms_mu, m.storms, m.storm_synced_at_ms, [&m](std::string l) { m.write_log(std::move(l)); }});
+    }
 }
 
 void filter_server::stop() {
@@ -89,12 +94,14 @@ void filter_server::run() {
     m.accept_next(*m.acceptor, false);
     if (m.outbound_acceptor) m.accept_next(*m.outbound_acceptor, true);
     std::thread io_thread([&m] { m.io.run(); });
+    if (m.policy) m.policy->start();
     {
         std::unique_lock lock(m.mu);
         m.sessions_done.wait(lock, [&] { return m.stopping.load(); });
         // Let running sessions finish their message (bounded: Postfix retries what is cut off).
         m.sessions_done.wait_for(lock, m.limits.stop_grace, [&] { return m.sessions == 0; });
     }
+    if (m.policy) m.policy->stop();  // before the last storm sync, which writes its refusals
     m.storm_sync_stop = true;
     m.sessions_done.notify_all();  // wakes the retention loop and the storm sync (for a last round)
     retention.join();

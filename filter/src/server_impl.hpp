@@ -47,6 +47,7 @@
 #include "ndrguard/filter/pipeline.hpp"
 #include "lookup_pump.hpp"
 #include "next_hop_pool.hpp"
+#include "policy_listener.hpp"
 #include "serve_common.hpp"
 
 namespace ndrguard::filter {
@@ -138,6 +139,10 @@ struct filter_server::impl {
     q::group_commit<quarantine_session> holder;
     std::mutex storms_mu;
     q::storm_tracker storms;  // under storms_mu
+    // When the storm sync last read the state back (steady ms; 0 never): the policy service
+    // (policy_listen) refuses nothing on a state older than policy_max_state_age_seconds.
+    std::atomic<std::int64_t> storm_synced_at_ms{0};
+    std::unique_ptr<policy_listener> policy;  // policy_listen (bind() makes it)
     asio::io_context io{1};  // run by one thread: Asio skips the cross-thread hand-offs
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<tcp::acceptor> outbound_acceptor;  // outbound_listen: all mail there is ours

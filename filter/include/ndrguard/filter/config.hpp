@@ -97,6 +97,20 @@ struct serve_config {
 
     int release_lease_seconds{};
 
+    // The policy service (Postfix's check_policy_service at RCPT; policy/, issue 17).
+    std::string policy_listen;                     // "" = off
+    bool policy_defer_to_data{};                   // policy_storm_action = reject|defer_to_data
+    std::int64_t policy_null_sender_limit{};       // per mailbox and window (0 = off)
+    int policy_null_sender_window_seconds{};
+    std::vector<std::string> policy_exempt_mailboxes;
+    std::vector<network> policy_exempt_networks;
+    std::string policy_storm_text;
+    std::string policy_rate_text;
+    int policy_max_state_age_seconds{};
+    std::size_t policy_max_connections{};
+    int policy_request_timeout_seconds{};
+    int policy_idle_timeout_seconds{};
+
     serve_config();  // every key at its default of config_table()
     // Applies one setting through the table; returns an error message ("KEY: want ..., got
     // 'VALUE'"), or "" when it was applied. Checks across keys are config_reader's.

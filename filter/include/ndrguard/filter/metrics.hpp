@@ -60,6 +60,14 @@ struct filter_metrics {
     std::atomic<std::uint64_t> next_hop_failures{0};
     std::array<std::atomic<std::uint64_t>, 4> database_errors{};
     void count_database_error(std::size_t operation) { database_errors[operation].fetch_add(1, std::memory_order_relaxed); }
+
+    // The policy service (policy_listen): answers by result (policy::result, and malformed:
+    // closed without an answer), the time to answer one, connections open.
+    static constexpr std::array<std::string_view, 6> policy_results = {"dunno", "reject", "would_reject", "fail_open", "deferred",
+                                                                       "malformed"};
+    std::array<std::atomic<std::uint64_t>, 6> policy_requests{};
+    atomic_histogram policy_seconds;
+    std::atomic<std::int64_t> policy_connections_active{0};
 };
 
 }  // namespace ndrguard::filter
