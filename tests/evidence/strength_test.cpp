@@ -62,6 +62,7 @@ TEST_CASE("strength of every sample, from its .expect file and from classify()")
         {"dsn-delayed", ev::detector_strength::strong},        {"dsn-global-headers", ev::detector_strength::strong},
         {"dsn-global", ev::detector_strength::strong},         {"dsn-rfc822-headers", ev::detector_strength::strong},
         {"dsn-rfc822", ev::detector_strength::strong},         {"dsn-two-recipients", ev::detector_strength::strong},
+        {"dsn-exchange-imcea", ev::detector_strength::strong},  // issue 18's sample: a DSN returning the headers
     };
     std::size_t samples = 0, strong_seen = 0;
     for (const auto& entry : fs::directory_iterator(NDRGUARD_SAMPLES_DIR)) {
