@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -64,6 +65,10 @@ CONTRACT = {
     "ndrguard_releases_total": ("counter", {"result": {"released", "failed", "in_progress", "uncertain"}}),
     "ndrguard_digests_total": ("counter", {"result": {"sent", "failed", "abandoned", "uncertain"}}),
     "ndrguard_digest_last_success_timestamp_seconds": ("gauge", {}),
+    "ndrguard_policy_requests_total": ("counter", {"result": {"dunno", "reject", "would_reject", "fail_open", "deferred",
+                                                              "malformed"}}),
+    "ndrguard_policy_request_duration_seconds": ("histogram", {}),
+    "ndrguard_policy_connections_active": ("gauge", {}),
 }
 
 
@@ -262,7 +267,7 @@ def main():
 
     sink_dir = os.path.join(work, "sink")
     os.makedirs(sink_dir)
-    sink_port, port, metrics_port, web_port, prom_port = (free_port() for _ in range(5))
+    sink_port, port, metrics_port, web_port, prom_port, policy_port = (free_port() for _ in range(6))
     web = ["--set", "web_listen=127.0.0.1:%d" % web_port, "--set", "web_base_url=http://127.0.0.1:%d" % web_port,
            "--set", "web_secret_file=" + os.path.join(work, "web.secret")]
     procs = {}
@@ -276,7 +281,8 @@ def main():
     start("serve", [ndrguard, "serve", *db, "--sql-dir", sql_dir, "--set", "listen=127.0.0.1:%d" % port,
                     "--set", "next_hop=127.0.0.1:%d" % sink_port, "--set", "metrics_listen=127.0.0.1:%d" % metrics_port,
                     "--set", "hostname=filter.test", "--set", "warm_up=off", "--set", "our_networks=127.0.0.0/8",
-                    "--set", "storm_threshold=5", "--set", "storm_exit_threshold=1", "--set", "storm_sync_ms=100"] + web)
+                    "--set", "storm_threshold=5", "--set", "storm_exit_threshold=1", "--set", "storm_sync_ms=100",
+                    "--set", "policy_listen=127.0.0.1:%d" % policy_port] + web)
     prom_config = os.path.join(work, "prometheus.yml")
     with open(prom_config, "w") as f:  # JSON is YAML
         json.dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -329,6 +335,22 @@ def main():
         # A storm at victim@: 4 delivered, held from the 5th (storm_threshold) on.
         for i in range(8):
             answers["storm %d" % i] = send(port, "", ["victim@example.org"], unverifiable_dsn("storm-%d" % i), REMOTE)
+        # The policy service (check_policy_service at RCPT): a null sender to the storm mailbox
+        # refused, one to another mailbox not.
+        def policy(recipient):
+            with socket.create_connection(("127.0.0.1", policy_port), timeout=10) as s:
+                s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=\n"
+                           "recipient=%s\n\n" % (REMOTE, recipient)).encode())
+                got = b""
+                while not got.endswith(b"\n\n"):
+                    chunk = s.recv(1000)
+                    if not chunk:
+                        break
+                    got += chunk
+                return got.decode()
+        check("policy service: a null sender to the storm mailbox gets 550",
+              wait_for(lambda: policy("victim@example.org").startswith("action=550 5.7.1"), 10, 0.2))
+        check("policy service: to another mailbox DUNNO", policy("alice@example.org") == "action=DUNNO\n\n")
         expected = {"outbound": "queued as SINK", "genuine": "queued as SINK", "auto-reply": "queued as SINK",
                     "forged from <>": "backscatter", "forged from a sender": "held in quarantine",
                     "unverifiable": "queued as SINK", "ordinary": "queued as SINK"}
