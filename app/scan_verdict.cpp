@@ -71,7 +71,7 @@ verdict_answer verdict_judge::judge(std::string_view message, const det::result&
         // Warm-up as serve sees it: the sent log's first day must cover the bounce window.
         if (cfg_.warm_up_auto) {
             const auto days = log.days();
-            a.warm_up = days.empty() || days.front() > q::utc_day(now) - std::chrono::days(cfg_.bounce_window_days);
+            a.warm_up = q::in_warm_up(days.empty() ? std::nullopt : std::optional(days.front()), now, cfg_.bounce_window_days);
         }
         if (!a.mailbox.empty())
             for (const auto& s : q::storms(*db_, a.mailbox, now - std::chrono::days(1)))

@@ -188,28 +188,29 @@ std::string apply_warm_up(serve_config& c, const config_key&, std::string_view v
 }
 std::string show_warm_up(const serve_config& c) { return c.warm_up_auto ? "auto" : "off"; }
 
-std::string parse_networks(std::string_view value, std::vector<network>& out) {
-    std::vector<network> nets;
+// "a, b c": items separated by commas or blanks.
+std::vector<std::string_view> list_items(std::string_view value) {
+    std::vector<std::string_view> items;
     std::size_t pos = 0;
     while (pos <= value.size()) {
-        std::size_t end = value.find_first_of(", ", pos);
+        std::size_t end = value.find_first_of(", \t", pos);
         std::string_view item = trim(value.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
-        if (!item.empty()) {
-            auto n = network::parse(item);
-            if (!n) return "want networks like 192.0.2.0/24, ::1";
-            nets.push_back(*n);
-        }
+        if (!item.empty()) items.push_back(item);
         if (end == std::string_view::npos) break;
         pos = end + 1;
     }
+    return items;
+}
+
+std::string parse_networks(std::string_view value, std::vector<network>& out) {
+    std::vector<network> nets;
+    for (auto item : list_items(value)) {
+        auto n = network::parse(item);
+        if (!n) return "want networks like 192.0.2.0/24, ::1";
+        nets.push_back(*n);
+    }
     out = std::move(nets);
     return {};
-}
-std::string apply_networks(serve_config& c, const config_key&, std::string_view value) { return parse_networks(value, c.our_networks); }
-std::string show_networks(const serve_config& c) {
-    std::string out;
-    for (const auto& n : c.our_networks) out += (out.empty() ? "" : ", ") + n.text();
-    return out;
 }
 
 // The policy service's keys (issue 17): lists of networks and mailboxes, its storm action and
@@ -226,17 +227,10 @@ std::string show_networks_of(const serve_config& c) {
 }
 std::string apply_mailboxes(serve_config& c, const config_key&, std::string_view value) {
     std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (pos <= value.size()) {
-        std::size_t end = value.find_first_of(", ", pos);
-        std::string_view item = trim(value.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
-        if (!item.empty()) {
-            if (item.find('@') == std::string_view::npos || item.find_first_of("<>\r\n\t") != std::string_view::npos)
-                return "want mailboxes like alice@example.org, bob@example.org";
-            out.emplace_back(item);
-        }
-        if (end == std::string_view::npos) break;
-        pos = end + 1;
+    for (auto item : list_items(value)) {
+        if (item.find('@') == std::string_view::npos || item.find_first_of("<>\r\n\t") != std::string_view::npos)
+            return "want mailboxes like alice@example.org, bob@example.org";
+        out.emplace_back(item);
     }
     c.policy_exempt_mailboxes = std::move(out);
     return {};
@@ -272,20 +266,6 @@ constexpr std::string_view policy_want =
 
 std::string apply_policy(serve_config& c, const config_key& k, std::string_view v) {
     return c.verdicts.set_from_text(k.name.substr(7), v) ? std::string() : std::string(policy_want);
-}
-
-// "a, b c": items separated by commas or blanks.
-std::vector<std::string_view> list_items(std::string_view value) {
-    std::vector<std::string_view> items;
-    std::size_t pos = 0;
-    while (pos <= value.size()) {
-        std::size_t end = value.find_first_of(", \t", pos);
-        std::string_view item = trim(value.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
-        if (!item.empty()) items.push_back(item);
-        if (end == std::string_view::npos) break;
-        pos = end + 1;
-    }
-    return items;
 }
 
 bool domain_like(std::string_view d, bool globs) {
@@ -377,7 +357,7 @@ std::vector<config_key> make_table() {
         integer<&sc::database_timeout_ms>("database_timeout_ms", "milliseconds", "10000", 100, 600000,
                                           "every wait on PostgreSQL ends within this (451, 503 past it)"),
         {"our_networks", "networks", "", "127.0.0.0/8, ::1/128", "clients whose mail is outbound (recorded in the sent log)", 0, 0,
-         apply_networks, show_networks},
+         apply_networks_to<&sc::our_networks>, show_networks_of<&sc::our_networks>},
         text<&sc::outbound_listen, host_port_or_nothing>("outbound_listen", "host:port or nothing", "",
                                                          "a listener whose mail is all outbound (empty: off)"),
         {"shadow", "yes|no", "", "no", "decide and log everything, deliver everything", 0, 0, apply_yes_no<&sc::shadow>,

@@ -161,8 +161,7 @@ struct filter_server::impl {
     bool in_warm_up(std::chrono::system_clock::time_point now) const {
         if (!cfg.warm_up_auto) return false;
         const long long first = first_sent_day.load();
-        const auto covered_from = q::utc_day(now) - std::chrono::days(cfg.bounce_window_days);
-        return first < 0 || q::day(std::chrono::days(first)) > covered_from;
+        return q::in_warm_up(first < 0 ? std::nullopt : std::optional(q::day(std::chrono::days(first))), now, cfg.bounce_window_days);
     }
     std::mutex log_mu;
 

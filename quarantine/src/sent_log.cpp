@@ -136,4 +136,8 @@ std::size_t sent_log::drop_days_before(day first_kept) {
     return dropped;
 }
 
+bool in_warm_up(std::optional<day> first_day, std::chrono::system_clock::time_point now, int bounce_window_days) {
+    return !first_day || *first_day > utc_day(now) - std::chrono::days(bounce_window_days);
+}
+
 }  // namespace ndrguard::quarantine

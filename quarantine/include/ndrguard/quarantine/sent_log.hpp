@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +25,11 @@ struct sent_match {
     std::string message_id;  // normalised
     std::chrono::system_clock::time_point sent_at;  // its latest send
 };
+
+// Warm-up (DESIGN.md): a bounce may refer to a message up to `bounce_window_days` old, so until
+// the sent log's first day reaches that far back, "not in the sent log" may only mean "sent
+// before the log began". `first_day`: none when the log is empty (or not read yet).
+bool in_warm_up(std::optional<day> first_day, std::chrono::system_clock::time_point now, int bounce_window_days);
 
 class sent_log {
 public:
